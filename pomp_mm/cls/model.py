@@ -1,0 +1,194 @@
+"""CLIP + a learned prompt as an mmpretrain classifier.
+
+One model serves prompt pre-training and zero-shot classification:
+
+* ``mode='loss'``: the frozen image tower encodes the (multi-view) batch and
+  the prompt is trained with the POMP objective over the *training*
+  vocabulary (:class:`~pomp_mm.core.PompLoss`; with
+  ``num_classes_per_step=None`` it is CoOp's full softmax).
+* ``mode='predict'``: the prompt's text features for the *test* vocabulary,
+  computed once in batches and cached, classify the images with CLIP's
+  scaled cosine similarity; mmpretrain's ``Accuracy`` scores the result.
+
+Vocabularies come from the datasets through
+:class:`~pomp_mm.core.VocabularyHook`, or from ``train_vocabulary`` /
+``test_vocabulary`` in the config.
+"""
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseModel
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from pomp_mm.core import PompPromptLearner
+from pomp_mm.core.prompt import read_vocabulary
+
+Vocabulary = Optional[Union[str, Sequence[str]]]
+
+
+@MODELS.register_module()
+class PromptCLIPClassifier(BaseModel):
+    """Frozen CLIP image tower + prompt-learned text classifier.
+
+    Args:
+        prompt_learner (dict): Config of :class:`PompPromptLearner`,
+            including its ``clip``.
+        loss (dict): Config of the training objective. Defaults to
+            ``dict(type='PompLoss')`` (K=1000, natural-log correction).
+        train_vocabulary (str | Sequence[str], optional): Training class
+            names or class-name file; else set by ``VocabularyHook``.
+        test_vocabulary (str | Sequence[str], optional): Test class names
+            or class-name file; else set by ``VocabularyHook``.
+        text_batch_size (int): Classes per batch when the test vocabulary
+            is encoded. Defaults to 256.
+        data_preprocessor (dict, optional): Defaults to mmpretrain's
+            ``SelfSupDataPreprocessor`` with CLIP's mean/std, which also
+            accepts the list of views a ``MultiView`` pipeline produces.
+        init_cfg (dict, optional): Unused; CLIP and the prompt are loaded
+            from their own files at construction. Defaults to None.
+    """
+
+    CLIP_MEAN = [122.770938, 116.7460125, 104.09373615]
+    CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
+
+    def __init__(self,
+                 prompt_learner: dict,
+                 loss: dict = dict(type='PompLoss'),
+                 train_vocabulary: Vocabulary = None,
+                 test_vocabulary: Vocabulary = None,
+                 text_batch_size: int = 256,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(
+                type='mmpretrain.SelfSupDataPreprocessor', mean=self.CLIP_MEAN,
+                std=self.CLIP_STD, to_rgb=True)
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        self.prompt_learner: PompPromptLearner = MODELS.build(prompt_learner)
+        self.loss_module = MODELS.build(loss)
+        self.text_batch_size = text_batch_size
+        self._vocab: Dict[str, Optional[List[str]]] = {
+            'train': None, 'test': None}
+        for mode, vocab in (('train', train_vocabulary),
+                            ('test', test_vocabulary)):
+            if vocab is not None:
+                self.set_vocabulary(vocab, mode)
+        self.register_buffer('text_classifier', torch.zeros(0),
+                             persistent=False)
+        self._classifier_key = None
+
+    @property
+    def clip(self):
+        return self.prompt_learner.clip
+
+    # -- vocabularies -----------------------------------------------------------
+    def set_vocabulary(self, vocabulary: Union[str, Sequence[str]],
+                       mode: str = 'test') -> None:
+        """Set the ``'train'`` or ``'test'`` vocabulary."""
+        if mode not in self._vocab:
+            raise ValueError(f"mode={mode!r}: expected 'train' or 'test'")
+        self._vocab[mode] = read_vocabulary(vocabulary)
+
+    def _use_vocabulary(self, mode: str) -> None:
+        names = self._vocab[mode] or self._vocab['train' if mode == 'test'
+                                                 else 'test']
+        if names is None:
+            raise RuntimeError(
+                f'{type(self).__name__} has no {mode} vocabulary: add '
+                "custom_hooks=[dict(type='VocabularyHook')] or set "
+                f'{mode}_vocabulary in the model config')
+        if self.prompt_learner.class_names != names:
+            self.prompt_learner.set_vocabulary(names)
+
+    # -- forward ---------------------------------------------------------------
+    def forward(self,
+                inputs: Union[torch.Tensor, List[torch.Tensor]],
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        """``'loss'``, ``'predict'`` or ``'tensor'`` (logits)."""
+        images = self._images(inputs)
+        if mode == 'loss':
+            return self.loss(images, data_samples)
+        if mode == 'predict':
+            return self.predict(images, data_samples)
+        if mode == 'tensor':
+            return self.logits(images)
+        raise RuntimeError(f'Invalid mode "{mode}".')
+
+    def _images(self, inputs) -> torch.Tensor:
+        """One (B*V, C, H, W) batch from a tensor or a list of V views."""
+        images = torch.cat(list(inputs)) if isinstance(inputs, (list, tuple)) \
+            else inputs
+        expected = self.clip.image_size
+        if tuple(images.shape[-2:]) != expected:
+            raise ValueError(
+                f'input images are {tuple(images.shape[-2:])} but CLIP '
+                f'{self.clip.model_name!r} expects {expected}; set the '
+                'crop/resize size of the data pipeline to match')
+        return images
+
+    def extract_feat(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised image features from the frozen image tower."""
+        with torch.no_grad():
+            return self.clip.encode_image(images, normalize=True).float()
+
+    def loss(self, images: torch.Tensor,
+             data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
+        """The POMP loss of a batch (views stacked view-major)."""
+        self._use_vocabulary('train')
+        labels = torch.cat([s.gt_label for s in data_samples]).to(
+            images.device)
+        labels = labels.repeat(len(images) // len(labels))  # views
+        feats = self.extract_feat(images)
+        num_classes = self.prompt_learner.num_classes
+        if int(labels.max()) >= num_classes:
+            raise ValueError(
+                f'label {int(labels.max())} is out of range for the training'
+                f' vocabulary of {num_classes} classes')
+        negatives = self.loss_module.sample(num_classes, images.device)
+        # each distinct class is encoded once, however many views use it
+        classes, inverse = torch.unique(
+            torch.cat([labels, negatives]), return_inverse=True)
+        text = self.prompt_learner(classes, normalize=True)
+        pos, neg = text[inverse[:len(labels)]], text[inverse[len(labels):]]
+        loss = self.loss_module(feats, pos, neg, labels, negatives,
+                                self.clip.logit_scale, num_classes)
+        return dict(loss=loss)
+
+    def class_embeddings(self) -> torch.Tensor:
+        """Normalised text features of the test vocabulary, cached.
+
+        They are recomputed only when the vocabulary, the prompt (``ctx`` is
+        updated in place, which bumps its version) or the device changes.
+        """
+        self._use_vocabulary('test')
+        learner = self.prompt_learner
+        ctx = learner.ctx
+        key = (learner.vocabulary_version, ctx._version, ctx.data_ptr(),
+               str(ctx.device))
+        if key != self._classifier_key:
+            self.text_classifier = learner.encode_vocabulary(
+                self.text_batch_size, normalize=True).float()
+            self._classifier_key = key
+        return self.text_classifier
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C) scaled cosine logits over the test vocabulary."""
+        weights = self.class_embeddings()
+        return self.clip.logit_scale * self.extract_feat(images) @ weights.t()
+
+    def predict(self,
+                images: torch.Tensor,
+                data_samples: Optional[List[DataSample]] = None
+                ) -> List[DataSample]:
+        """Zero-shot predictions with the prompt's text classifier."""
+        with torch.no_grad():
+            logits = self.logits(images)
+        scores = logits.softmax(dim=-1)
+        if data_samples is None:
+            data_samples = [DataSample() for _ in range(len(images))]
+        for sample, score in zip(data_samples, scores):
+            sample.set_pred_score(score).set_pred_label(score.argmax())
+        return data_samples

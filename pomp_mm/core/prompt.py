@@ -1,0 +1,395 @@
+"""The POMP/CoOp prompt learner: learned context vectors + class names.
+
+Each class ``c`` of the vocabulary is turned into the text
+``"X X ... X {name}."`` (``n_ctx`` placeholders, ``name`` with ``_`` replaced
+by spaces), tokenized with CLIP's BPE tokenizer into
+``[SOS] [X]*n_ctx [name tokens] [.] [EOT] [pad...]``. The placeholder
+embeddings are then replaced by the learned ``ctx`` vectors and the sequence
+goes through CLIP's frozen text tower; the EOT output is the class's text
+feature. This is exactly the official POMP (and CoOp) construction.
+
+The vocabulary is kept as token ids (N x 77 integers) and embedded only for
+the classes a step uses, so a 21K-class vocabulary costs 13 MB, not the
+gigabyte of prefix/suffix embedding buffers the official code keeps.
+"""
+import os.path as osp
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.logging import print_log
+from mmengine.registry import MODELS
+from mmengine.utils import ProgressBar
+
+from .checkpoint import load_prompt_ctx
+from .clip import FrozenCLIP
+
+POSITIONS = ('end', 'middle', 'front')
+
+
+def clean_classname(name: str) -> str:
+    """Class-name clean-up of the official code: ``_`` becomes a space."""
+    return name.replace('_', ' ').strip()
+
+
+def read_vocabulary(vocabulary: Union[str, Sequence[str]]) -> List[str]:
+    """A vocabulary from a list of names or a text file (one name a line).
+
+    Args:
+        vocabulary (str | Sequence[str]): Class names, or the path of a text
+            file holding one class name per line.
+
+    Returns:
+        list[str]: The class names, in order.
+    """
+    if isinstance(vocabulary, str):
+        if not osp.isfile(vocabulary):
+            raise FileNotFoundError(
+                f'class-name file {vocabulary!r} does not exist; expected a '
+                'text file with one class name per line')
+        with open(vocabulary, encoding='utf-8') as f:
+            names = [line.rstrip('\n\r') for line in f]
+        while names and not names[-1].strip():
+            names.pop()  # trailing newline(s)
+        for i, name in enumerate(names, 1):
+            if not name.strip():
+                raise ValueError(f'class-name file {vocabulary!r}: line {i} '
+                                 'is empty; expected one class name per line')
+        source = f'class-name file {vocabulary!r}'
+    else:
+        names, source = [str(n) for n in vocabulary], 'vocabulary'
+    if not names:
+        raise ValueError(f'{source} is empty; expected at least one class '
+                         'name')
+    seen = {}
+    for i, name in enumerate(names):
+        key = clean_classname(name)
+        if not key:
+            raise ValueError(f'{source}: entry {i} ({name!r}) is empty')
+        if key in seen:
+            raise ValueError(f'{source}: class name {name!r} appears twice '
+                             f'(entries {seen[key]} and {i}); class names '
+                             'must be unique')
+        seen[key] = i
+    return names
+
+
+@MODELS.register_module()
+class PompPromptLearner(nn.Module):
+    """Learned prompt context over a frozen CLIP text tower.
+
+    Args:
+        clip (FrozenCLIP | dict): The frozen CLIP (or its config).
+        vocabulary (str | Sequence[str], optional): Class names or a class-name
+            file. Can be set later with :meth:`set_vocabulary`.
+            Defaults to None.
+        n_ctx (int, optional): Number of context vectors. ``None`` takes it
+            from ``ctx_init`` or ``prompt_checkpoint``, else 16.
+            Defaults to None.
+        ctx_init (str, optional): Initialise ``ctx`` from the token
+            embeddings of these words (e.g. ``'a photo of a'``); ``n_ctx``
+            becomes their BPE token count. ``None`` draws ``ctx`` from
+            N(0, ``ctx_std``). Defaults to None.
+        ctx_std (float): Std of the random init. Defaults to 0.02.
+        class_token_position (str): ``'end'`` (POMP), ``'middle'`` or
+            ``'front'``. Defaults to ``'end'``.
+        class_specific (bool): One ``ctx`` per class (CoOp's CSC), shape
+            (N, n_ctx, width); needs the vocabulary at construction.
+            Defaults to False.
+        prompt_checkpoint (str, optional): Load ``ctx`` from a prompt file
+            (see :func:`load_prompt_ctx`). Defaults to None.
+        freeze (bool): Freeze ``ctx`` (zero-shot use). Defaults to False.
+    """
+
+    def __init__(self,
+                 clip: Union[FrozenCLIP, dict],
+                 vocabulary: Optional[Union[str, Sequence[str]]] = None,
+                 n_ctx: Optional[int] = None,
+                 ctx_init: Optional[str] = None,
+                 ctx_std: float = 0.02,
+                 class_token_position: str = 'end',
+                 class_specific: bool = False,
+                 prompt_checkpoint: Optional[str] = None,
+                 freeze: bool = False) -> None:
+        super().__init__()
+        self.clip = MODELS.build(clip) if isinstance(clip, dict) else clip
+        if class_token_position not in POSITIONS:
+            raise ValueError(f'class_token_position={class_token_position!r}'
+                             f': expected one of {POSITIONS}')
+        self.class_token_position = class_token_position
+        self.class_specific = class_specific
+        tokenizer = self.clip.tokenizer
+        width, dtype = self.clip.text_width, self.clip.text_dtype
+
+        loaded = None
+        if prompt_checkpoint is not None:
+            loaded = load_prompt_ctx(prompt_checkpoint, width=width,
+                                     dtype=dtype)
+            file_n_ctx = loaded.shape[-2]
+            if n_ctx is not None and n_ctx != file_n_ctx:
+                raise ValueError(
+                    f'prompt {prompt_checkpoint!r} has n_ctx={file_n_ctx} '
+                    f'but the config sets n_ctx={n_ctx}; set n_ctx='
+                    f'{file_n_ctx} (or None to take it from the file)')
+            if (loaded.dim() == 3) != class_specific:
+                raise ValueError(
+                    f'prompt {prompt_checkpoint!r} has ctx of shape '
+                    f'{tuple(loaded.shape)} but class_specific='
+                    f'{class_specific}')
+            n_ctx = file_n_ctx
+            ctx_init = None
+
+        if ctx_init:
+            ctx_init = ctx_init.replace('_', ' ').strip()
+            ids = torch.tensor(tokenizer.encode(ctx_init))
+            if n_ctx is not None and n_ctx != len(ids):
+                raise ValueError(
+                    f'ctx_init={ctx_init!r} is {len(ids)} BPE tokens but '
+                    f'n_ctx={n_ctx}; leave n_ctx=None to use {len(ids)}')
+            n_ctx = len(ids)
+            with torch.no_grad():
+                init = self.clip.token_embedding(ids).to(dtype).clone()
+            self.prompt_prefix = ctx_init
+        else:
+            n_ctx = 16 if n_ctx is None else n_ctx
+            if n_ctx < 1:
+                raise ValueError(f'n_ctx={n_ctx}: expected >= 1')
+            init = None
+            self.prompt_prefix = ' '.join(['X'] * n_ctx)
+        self.n_ctx = n_ctx
+
+        self.class_names: List[str] = []
+        self.register_buffer('token_ids', torch.zeros(0, 0, dtype=torch.long),
+                             persistent=False)
+        self.register_buffer('eot_idx', torch.zeros(0, dtype=torch.long),
+                             persistent=False)
+        self.register_buffer('name_lens', torch.zeros(0, dtype=torch.long),
+                             persistent=False)
+        self.vocabulary_version = 0
+        self._tokenized = {}  # names -> (token_ids, eot_idx, name_lens)
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary)
+        elif class_specific:
+            raise ValueError('class_specific=True needs the vocabulary at '
+                             'construction (one ctx per class)')
+
+        shape = (len(self.class_names), n_ctx, width) if class_specific \
+            else (n_ctx, width)
+        if loaded is not None:
+            if tuple(loaded.shape) != shape:
+                raise ValueError(
+                    f'prompt {prompt_checkpoint!r} has ctx of shape '
+                    f'{tuple(loaded.shape)}, expected {shape}')
+            ctx = loaded.clone()
+        elif init is not None:
+            ctx = init.expand(shape).clone()
+        else:
+            ctx = torch.empty(shape, dtype=dtype)
+            nn.init.normal_(ctx, std=ctx_std)
+        self.ctx = nn.Parameter(ctx, requires_grad=not freeze)
+
+    def load_prompt(self, path: str) -> None:
+        """Replace ``ctx`` by the one in a prompt file, adopting its n_ctx.
+
+        The file may come from any task or from the official release (see
+        :func:`load_prompt_ctx`); a different ``n_ctx`` re-tokenizes the
+        vocabulary with the new number of placeholders.
+        """
+        ctx = load_prompt_ctx(path, width=self.clip.text_width,
+                              dtype=self.ctx.dtype)
+        if (ctx.dim() == 3) != self.class_specific or (
+                self.class_specific and ctx.shape[0] != self.num_classes):
+            raise ValueError(
+                f'prompt {path!r} has ctx of shape {tuple(ctx.shape)}, which '
+                f'does not fit this learner (class_specific='
+                f'{self.class_specific}, {self.num_classes} classes)')
+        if ctx.shape[-2] != self.n_ctx:
+            print_log(f'prompt {path!r} has n_ctx={ctx.shape[-2]} (config: '
+                      f'{self.n_ctx}); using the file\'s', logger='current')
+            self.n_ctx = int(ctx.shape[-2])
+            self.prompt_prefix = ' '.join(['X'] * self.n_ctx)
+            self._tokenized.clear()
+            if self.class_names:
+                names, self.class_names = self.class_names, []
+                self.set_vocabulary(names)
+        self.ctx = nn.Parameter(ctx.to(self.ctx.device).clone(),
+                                requires_grad=self.ctx.requires_grad)
+
+    # -- vocabulary ---------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def prompt_text(self, name: str) -> str:
+        """The text a class is tokenized from: ``'X X X X {name}.'``."""
+        return f'{self.prompt_prefix} {clean_classname(name)}.'
+
+    def set_vocabulary(self, vocabulary: Union[str, Sequence[str]]) -> None:
+        """Tokenize a new vocabulary (class names or a class-name file).
+
+        Raises ``ValueError`` naming every class whose prompt does not fit in
+        CLIP's context (77 tokens).
+        """
+        names = read_vocabulary(vocabulary)
+        if self.class_specific and len(self.class_names) not in (0,
+                                                                 len(names)):
+            raise ValueError(
+                f'class-specific ctx was built for {len(self.class_names)} '
+                f'classes; cannot switch to a vocabulary of {len(names)}')
+        key = tuple(names)
+        if key not in self._tokenized:
+            if len(self._tokenized) >= 2:  # train + test vocabularies
+                self._tokenized.pop(next(iter(self._tokenized)))
+            self._tokenized[key] = self._tokenize(names)
+        token_ids, eot_idx, name_lens = self._tokenized[key]
+        device = self.token_ids.device
+        self.token_ids = token_ids.to(device)
+        self.eot_idx = eot_idx.to(device)
+        self.name_lens = name_lens.to(device)
+        self.class_names = list(names)
+        self.vocabulary_version += 1
+
+    def _tokenize(self, names: List[str]) -> tuple:
+        """Token ids (N, 77), EOT positions and name lengths of prompts."""
+        tok = self.clip.tokenizer
+        length = self.clip.context_length
+        sot, eot = tok.sot_token_id, tok.eot_token_id
+        rows, too_long = [], []
+        progress = ProgressBar(len(names)) if len(names) >= 20000 else None
+        for name in names:
+            ids = [sot] + tok.encode(self.prompt_text(name)) + [eot]
+            if len(ids) > length:
+                too_long.append((name, len(ids)))
+            rows.append(ids)
+            if progress is not None:
+                progress.update()
+        if too_long:
+            name, n = too_long[0]
+            raise ValueError(
+                f'{len(too_long)} class name(s) do not fit in CLIP\'s '
+                f'{length}-token context with n_ctx={self.n_ctx}, e.g. '
+                f'{name!r} needs {n} tokens; shorten these names')
+        token_ids = torch.zeros(len(rows), length, dtype=torch.long)
+        for i, ids in enumerate(rows):
+            token_ids[i, :len(ids)] = torch.tensor(ids)
+        eot_idx = torch.tensor([len(r) - 1 for r in rows])
+        name_lens = torch.tensor(
+            [len(tok.encode(clean_classname(n))) for n in names]
+            if self.class_token_position != 'end' else [0] * len(names))
+        return token_ids, eot_idx, name_lens
+
+    # -- prompts -------------------------------------------------------------
+    def _source_index(self, name_lens: torch.Tensor,
+                      length: int) -> torch.Tensor:
+        """Where each prompt position is read from in ``cat([emb, ctx])``.
+
+        ``emb`` is the (n, length) embedding of ``[SOS][X..X][name][.][EOT]``
+        and ``ctx`` its (n, n_ctx) context; index ``< length`` reads ``emb``,
+        ``length + j`` reads ``ctx[j]``. One gather serves all positions.
+        """
+        m = self.n_ctx
+        p = torch.arange(length, device=name_lens.device).expand(
+            len(name_lens), length)
+        src = p.clone()
+        if self.class_token_position == 'end':
+            in_ctx = (p >= 1) & (p < 1 + m)
+            src[in_ctx] = (length + p - 1)[in_ctx]
+            return src
+        n = name_lens[:, None]
+        h = m // 2 if self.class_token_position == 'middle' else 0
+        ctx1 = (p >= 1) & (p < 1 + h)  # first half of ctx (middle only)
+        name = (p >= 1 + h) & (p < 1 + h + n)
+        ctx2 = (p >= 1 + h + n) & (p < 1 + m + n)
+        src[ctx1] = (length + p - 1)[ctx1]
+        src[name] = (p + m - h)[name]
+        src[ctx2] = (length + p - 1 - n)[ctx2]
+        return src
+
+    def prompt_embeddings(self,
+                          class_idx: torch.Tensor,
+                          truncate: bool = True) -> tuple:
+        """Spliced prompt embeddings for the given classes.
+
+        Args:
+            class_idx (Tensor): (n,) class indices into the vocabulary.
+            truncate (bool): Keep only the first ``max(eot) + 1`` positions.
+                Defaults to True.
+
+        Returns:
+            tuple[Tensor, Tensor]: (n, L, width) embeddings and (n,) EOT
+            positions.
+        """
+        if self.num_classes == 0:
+            raise RuntimeError('PompPromptLearner has no vocabulary; call '
+                               'set_vocabulary() or set `vocabulary`')
+        eot = self.eot_idx[class_idx]
+        length = int(eot.max()) + 1 if truncate else self.token_ids.shape[1]
+        emb = self.clip.token_embedding(self.token_ids[class_idx, :length])
+        ctx = self.ctx[class_idx] if self.class_specific else \
+            self.ctx.unsqueeze(0).expand(len(class_idx), -1, -1)
+        both = torch.cat([emb.to(ctx.dtype), ctx], dim=1)
+        src = self._source_index(self.name_lens[class_idx], length)
+        out = both.gather(1, src.unsqueeze(-1).expand(-1, -1, both.shape[-1]))
+        return out, eot
+
+    def forward(self,
+                class_idx: Optional[torch.Tensor] = None,
+                normalize: bool = False,
+                truncate: bool = True) -> torch.Tensor:
+        """Text features of the prompts of ``class_idx`` (all if None)."""
+        if class_idx is None:
+            class_idx = torch.arange(self.num_classes,
+                                     device=self.token_ids.device)
+        emb, eot = self.prompt_embeddings(class_idx, truncate=truncate)
+        return self.clip.encode_embeddings(
+            emb, eot, normalize=normalize, truncate=truncate)
+
+    @torch.no_grad()
+    def encode_vocabulary(self,
+                          batch_size: int = 256,
+                          normalize: bool = True,
+                          progress: bool = True) -> torch.Tensor:
+        """Text features of the whole vocabulary, in batches, no grad.
+
+        Args:
+            batch_size (int): Classes per text-tower batch. Defaults to 256.
+            normalize (bool): L2-normalise. Defaults to True.
+            progress (bool): Show a progress bar when there is more than one
+                batch. Defaults to True.
+
+        Returns:
+            Tensor: (N, embed_dim) features.
+        """
+        n = self.num_classes
+        device = self.token_ids.device
+        chunks = list(torch.arange(n, device=device).split(batch_size))
+        bar = ProgressBar(len(chunks)) if progress and len(chunks) > 1 \
+            else None
+        feats = []
+        for idx in chunks:
+            feats.append(self(idx, normalize=normalize))
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            print_log(f'encoded {n} class prompts', logger='current')
+        return torch.cat(feats)
+
+    def extra_repr(self) -> str:
+        return (f'n_ctx={self.n_ctx}, classes={self.num_classes}, '
+                f'position={self.class_token_position!r}, '
+                f'class_specific={self.class_specific}')
+
+
+def load_prompt_into(model: nn.Module, path: str) -> int:
+    """Load a prompt file into every :class:`PompPromptLearner` of a model.
+
+    Returns:
+        int: How many learners were loaded (an error if none).
+    """
+    learners = [m for m in model.modules() if isinstance(m, PompPromptLearner)]
+    if not learners:
+        raise ValueError(f'{type(model).__name__} has no PompPromptLearner '
+                         f'to load the prompt {path!r} into')
+    for learner in learners:
+        learner.load_prompt(path)
+    return len(learners)

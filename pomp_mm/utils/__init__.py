@@ -1,0 +1,3 @@
+from .cli import CliError
+
+__all__ = ['CliError']

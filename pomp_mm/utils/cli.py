@@ -1,0 +1,124 @@
+"""What ``tools/train.py`` and ``tools/test.py`` share (OpenMMLab flags)."""
+import argparse
+import difflib
+import os
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config, ConfigDict, DictAction
+
+
+class CliError(Exception):
+    """A bad command-line input; the tools print it as one line."""
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """The flags every OpenMMLab tool has."""
+    parser.add_argument('--work-dir', help='folder for logs and checkpoints')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='mixed precision (AmpOptimWrapper; needs a GPU)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config keys, e.g. model.loss.log_base=10 '
+        'train_cfg.max_epochs=2 (a key that looks like a typo of an '
+        'existing key is refused)')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def check_cfg_options(cfg: Config, options: dict) -> None:
+    """Refuse ``--cfg-options`` keys that look like typos of existing keys.
+
+    A key whose parent exists but which is not there itself is accepted when
+    it is new (configs may add options), and refused when it is within a
+    small edit of an existing sibling key (``n_ctxx`` for ``n_ctx``).
+    """
+    for full_key in options:
+        node, parts = cfg._cfg_dict, full_key.split('.')
+        for depth, part in enumerate(parts):
+            if isinstance(node, (list, tuple)) and part.isdigit():
+                if int(part) >= len(node):
+                    raise CliError(
+                        f'--cfg-options {full_key}: index {part} is out of '
+                        f'range for a list of {len(node)}')
+                node = node[int(part)]
+                continue
+            if not isinstance(node, dict):
+                break
+            if part not in node:
+                close = difflib.get_close_matches(
+                    part, [str(k) for k in node], n=1, cutoff=0.8)
+                if close:
+                    where = '.'.join(parts[:depth]) or 'the config'
+                    raise CliError(
+                        f'--cfg-options {full_key}: {where} has no key '
+                        f'{part!r}; did you mean {close[0]!r}?')
+                break
+            node = node[part]
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read the config and apply the CLI flags (OpenMMLab conventions)."""
+    if not osp.isfile(args.config):
+        raise CliError(f'config file {args.config!r} does not exist')
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        check_cfg_options(cfg, args.cfg_options)
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    check_work_dir(cfg.work_dir)
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(field, None) is not None:
+            defaults = ConfigDict(collate_fn=dict(type='default_collate'))
+            defaults.update(cfg[field])
+            cfg[field] = defaults
+    return cfg
+
+
+def check_work_dir(work_dir: str) -> None:
+    """Fail early, in one line, if ``work_dir`` cannot be written."""
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        probe = osp.join(work_dir, f'.write_test_{os.getpid()}')
+        with open(probe, 'w') as f:
+            f.write('ok')
+        os.remove(probe)
+    except OSError as e:
+        raise CliError(f'work dir {work_dir!r} is not writable: '
+                       f'{e.strerror or e}') from e
+
+
+def enable_amp(cfg: Config) -> None:
+    """``--amp`` for training: mmengine's AmpOptimWrapper (GPU only)."""
+    if not torch.cuda.is_available():
+        raise CliError('--amp uses mmengine AmpOptimWrapper, which needs a '
+                       'GPU; run without --amp on CPU')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def prompt_only_file(path: str) -> Optional[bool]:
+    """True if ``path`` is a prompt file (weights-only loadable, with ctx).
+
+    False for a full MMEngine checkpoint (which pickles Python objects).
+    """
+    if not osp.isfile(path):
+        raise CliError(f'checkpoint {path!r} does not exist')
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception:  # noqa: BLE001 - not weights-only: a full checkpoint
+        return False
+    state = obj.get('state_dict', obj) if isinstance(obj, dict) else {}
+    return isinstance(state, dict) and not any(
+        k.startswith(('prompt_learner.', 'clip.')) for k in state)

@@ -1,0 +1,71 @@
+"""Test any pomp_mm config with a prompt file or a full checkpoint.
+
+    python tools/test.py CONFIG work_dirs/pretrain/prompt_latest.pth
+    python tools/test.py CONFIG work_dirs/x/epoch_5.pth      # MMEngine ckpt
+    python tools/test.py CONFIG                              # config as is
+    python tools/test.py CONFIG PROMPT --cfg-options \
+        test_dataloader.dataset.data_root=data/target
+
+A prompt file (``{'state_dict': {'ctx': ...}}``, official or pomp_mm) is
+loaded into every prompt learner of the model, whatever the task; any other
+checkpoint goes to MMEngine's ``load_from``.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import pomp_mm  # noqa: F401
+from pomp_mm.core import patch_mmengine_checkpoint_loading
+from pomp_mm.core.checkpoint import atomic_write_text
+from pomp_mm.core.prompt import load_prompt_into
+from pomp_mm.utils.cli import (CliError, add_common_args, load_config,
+                               prompt_only_file)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a pomp_mm model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', nargs='?',
+                        help='prompt file or MMEngine checkpoint')
+    parser.add_argument('--out', help='also write the metrics to this JSON')
+    add_common_args(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    prompt = None
+    try:
+        cfg = load_config(args)
+        if args.checkpoint:
+            if prompt_only_file(args.checkpoint):
+                prompt = args.checkpoint
+            else:
+                cfg.load_from = args.checkpoint
+    except CliError as e:
+        sys.exit(f'test.py: error: {e}')
+    if args.amp:
+        cfg.test_cfg = cfg.get('test_cfg') or {}
+        cfg.test_cfg.fp16 = True
+    patch_mmengine_checkpoint_loading()
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+        else RUNNERS.build(cfg)
+    if prompt is not None:
+        try:
+            n = load_prompt_into(runner.model, prompt)
+        except (ValueError, FileNotFoundError) as e:
+            sys.exit(f'test.py: error: {e}')
+        runner.logger.info(f'loaded prompt {prompt} into {n} learner(s)')
+    metrics = runner.test()
+    if args.out:
+        atomic_write_text(args.out, json.dumps(metrics, indent=2) + '\n')
+        runner.logger.info(f'metrics written to {osp.abspath(args.out)}')
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
