@@ -180,7 +180,7 @@ def bad_cases(files, tmp):
     long = write_lines(tmp / 'long.txt', ['dog', 'very ' * 80 + 'long cat'])
     return {
         'missing classes': (['--classes', missing], missing),
-        'duplicate class': (['--classes', dup], "'dog' appears twice"),
+        'duplicate class': (['--classes', dup], "duplicate class name 'dog' on lines 1 and 3"),
         'prompt width': (['--prompt', wide], 'ctx width 48'),
         'missing prompt': (['--prompt', str(tmp / 'no.pth')], 'no.pth'),
         'corrupt prompt': (['--prompt', str(corrupt)], str(corrupt)),

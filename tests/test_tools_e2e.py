@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pomp_mm.core import FrozenCLIP, PompPromptLearner, load_prompt_ctx
+from pomp_mm.core import load_prompt_ctx
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'pomp', 'pretrain.py')

@@ -25,10 +25,8 @@ Example::
 See docs/dump_text_features.md.
 """
 import argparse
-import os
 import os.path as osp
 import sys
-import tempfile
 from typing import List, Optional, Sequence
 
 try:
@@ -42,6 +40,7 @@ import torch.nn.functional as F  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.utils import ProgressBar  # noqa: E402
 
+from pomp_mm.core.checkpoint import atomic_write  # noqa: E402
 from pomp_mm.core import (FrozenCLIP, PompPromptLearner,  # noqa: E402
                           clean_classname, load_prompt_ctx, read_vocabulary)
 
@@ -224,27 +223,9 @@ def prompt_features(clip: FrozenCLIP,
 
 
 def save_npy_atomic(array: np.ndarray, path: str) -> None:
-    """``np.save`` to a temp file in the same folder, then rename.
-
-    An existing ``path`` stays intact until the new file is complete.
-    """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.',
-                               suffix='.tmp', dir=folder)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600
-        with os.fdopen(fd, 'wb') as f:  # a handle: numpy adds no '.npy'
-            np.save(f, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    """``np.save`` through a temp file, then rename (an existing ``path``
+    stays intact until the new file is complete)."""
+    atomic_write(path, lambda f: np.save(f, array))  # a handle: no '.npy'
 
 
 def dump_text_features(args: argparse.Namespace) -> np.ndarray:

@@ -9,11 +9,12 @@ from .clip import FrozenCLIP, read_clip_state_dict
 from .compat import patch_mmengine_checkpoint_loading
 from .hooks import PromptCheckpointHook, VocabularyHook
 from .pomp_loss import PompLoss, pomp_logits
-from .prompt import PompPromptLearner, clean_classname, read_vocabulary
+from .classnames import clean_classname, load_classnames
+from .prompt import PompPromptLearner, read_vocabulary
 
 __all__ = [
     'FrozenCLIP', 'read_clip_state_dict', 'PompPromptLearner',
-    'clean_classname', 'read_vocabulary', 'PompLoss', 'pomp_logits',
+    'clean_classname', 'load_classnames', 'read_vocabulary', 'PompLoss', 'pomp_logits',
     'save_prompt', 'load_prompt_ctx', 'atomic_torch_save',
     'PromptCheckpointHook', 'VocabularyHook',
     'patch_mmengine_checkpoint_loading'

@@ -84,6 +84,9 @@ def read_clip_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], str]:
             fmt = 'open_clip'
     except Exception as e:  # noqa: BLE001 - one clear line for any reader error
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ''
+        if 'Weights only load failed' in msg:
+            msg = ('it is not a tensors-only file (corrupt, or a pickle of '
+                   'Python objects)')
         raise ValueError(f'cannot read CLIP checkpoint {path!r}: '
                          f'{type(e).__name__}: {msg}') from e
     if isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict):

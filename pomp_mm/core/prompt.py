@@ -12,7 +12,6 @@ The vocabulary is kept as token ids (N x 77 integers) and embedded only for
 the classes a step uses, so a 21K-class vocabulary costs 13 MB, not the
 gigabyte of prefix/suffix embedding buffers the official code keeps.
 """
-import os.path as osp
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -22,52 +21,36 @@ from mmengine.registry import MODELS
 from mmengine.utils import ProgressBar
 
 from .checkpoint import load_prompt_ctx
+from .classnames import clean_classname, load_classnames
 from .clip import FrozenCLIP
 
 POSITIONS = ('end', 'middle', 'front')
 
 
-def clean_classname(name: str) -> str:
-    """Class-name clean-up of the official code: ``_`` becomes a space."""
-    return name.replace('_', ' ').strip()
-
-
 def read_vocabulary(vocabulary: Union[str, Sequence[str]]) -> List[str]:
-    """A vocabulary from a list of names or a text file (one name a line).
+    """A vocabulary from a list of names or a class-name file.
 
     Args:
         vocabulary (str | Sequence[str]): Class names, or the path of a text
-            file holding one class name per line.
+            file holding one class name per line (see
+            :func:`~pomp_mm.core.classnames.load_classnames`).
 
     Returns:
         list[str]: The class names, in order.
     """
     if isinstance(vocabulary, str):
-        if not osp.isfile(vocabulary):
-            raise FileNotFoundError(
-                f'class-name file {vocabulary!r} does not exist; expected a '
-                'text file with one class name per line')
-        with open(vocabulary, encoding='utf-8') as f:
-            names = [line.rstrip('\n\r') for line in f]
-        while names and not names[-1].strip():
-            names.pop()  # trailing newline(s)
-        for i, name in enumerate(names, 1):
-            if not name.strip():
-                raise ValueError(f'class-name file {vocabulary!r}: line {i} '
-                                 'is empty; expected one class name per line')
-        source = f'class-name file {vocabulary!r}'
-    else:
-        names, source = [str(n) for n in vocabulary], 'vocabulary'
+        return load_classnames(vocabulary)
+    names = [str(n) for n in vocabulary]
     if not names:
-        raise ValueError(f'{source} is empty; expected at least one class '
+        raise ValueError('vocabulary is empty; expected at least one class '
                          'name')
     seen = {}
     for i, name in enumerate(names):
         key = clean_classname(name)
         if not key:
-            raise ValueError(f'{source}: entry {i} ({name!r}) is empty')
+            raise ValueError(f'vocabulary: entry {i} ({name!r}) is empty')
         if key in seen:
-            raise ValueError(f'{source}: class name {name!r} appears twice '
+            raise ValueError(f'vocabulary: class name {name!r} appears twice '
                              f'(entries {seen[key]} and {i}); class names '
                              'must be unique')
         seen[key] = i
@@ -371,6 +354,7 @@ class PompPromptLearner(nn.Module):
             if bar is not None:
                 bar.update()
         if bar is not None:
+            bar.file.write('\n')  # ProgressBar leaves the line open
             print_log(f'encoded {n} class prompts', logger='current')
         return torch.cat(feats)
 

@@ -2,7 +2,7 @@
 """Datasets of pomp_mm; importing this package registers them in
 ``mmpretrain.registry.DATASETS``: ``ImageNet21K``, ``ClassFolderDataset`` and
 ``EmbeddedDataset``."""
-from .classnames import (clean_classname, is_wnid_names_file, load_classnames,
+from pomp_mm.core.classnames import (clean_classname, is_wnid_names_file, load_classnames,
                          load_wnid_names, names_for_keys, resolve_path)
 from .embedded import (EmbeddedDataset, ensure_embedded_dataset,
                        generate_embedded_dataset)

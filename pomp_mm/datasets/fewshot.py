@@ -10,14 +10,14 @@ subset without communicating. The selection rule is Dassl's
 """
 import json
 import logging
-import os
 import os.path as osp
 import random
-import tempfile
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
+
+from pomp_mm.core.checkpoint import atomic_write
 
 Sample = Tuple[str, int]
 
@@ -141,20 +141,8 @@ def _write_cache_atomic(cache_file: str, payload: dict) -> None:
     Raises:
         OSError: If the directory cannot be created or written.
     """
-    cache_dir = osp.dirname(osp.abspath(cache_file))
-    os.makedirs(cache_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=cache_dir, prefix='.' + osp.basename(cache_file), suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            json.dump(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, cache_file)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(cache_file,
+                 lambda f: f.write(json.dumps(payload).encode('utf-8')))
 
 
 def cached_fewshot_subset(samples: Sequence[Sample], num_shots: int, seed: int,

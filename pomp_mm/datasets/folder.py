@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
-from .classnames import (clean_classname, is_wnid_names_file, load_classnames,
+from pomp_mm.core.classnames import (clean_classname, is_wnid_names_file, load_classnames,
                          load_wnid_names, names_for_keys, resolve_path)
 from .fewshot import cached_fewshot_subset, fewshot_cache_name
 

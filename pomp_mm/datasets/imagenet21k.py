@@ -6,7 +6,7 @@ from typing import Dict, List, Optional
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
-from .classnames import clean_classname, names_for_keys, resolve_path
+from pomp_mm.core.classnames import clean_classname, names_for_keys, resolve_path
 from .folder import (FEWSHOT_CACHE_DIRNAME, build_metainfo, list_class_folders,
                      reject_classes_kwarg, scan_class_folders, select_fewshot,
                      to_data_list)
