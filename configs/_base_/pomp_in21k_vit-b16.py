@@ -83,7 +83,9 @@ optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.002, momentum=0.9, weight_decay=5e-4))
 param_scheduler = [
     # epoch 0 at 1e-5 (Dassl's constant warm-up), then cosine from 0.002
-    dict(type='ConstantLR', factor=1e-5 / 0.002, begin=0, end=1,
+    # mmengine's ConstantLR restores the lr when it steps into epoch end-1,
+    # so end=2 gives epoch 0 at 1e-5 and epoch 1 at 0.002 (tested)
+    dict(type='ConstantLR', factor=1e-5 / 0.002, begin=0, end=2,
          by_epoch=True),
     dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=0.0, begin=1,
          end=max_epochs, by_epoch=True),

@@ -6,7 +6,9 @@ n_ctx = 4
 max_epochs = 5
 model = dict(prompt_learner=dict(n_ctx=n_ctx))
 param_scheduler = [
-    dict(type='ConstantLR', factor=1e-5 / 0.002, begin=0, end=1,
+    # mmengine's ConstantLR restores the lr when it steps into epoch end-1,
+    # so end=2 gives epoch 0 at 1e-5 and epoch 1 at 0.002 (tested)
+    dict(type='ConstantLR', factor=1e-5 / 0.002, begin=0, end=2,
          by_epoch=True),
     dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=0.0, begin=1,
          end=max_epochs, by_epoch=True),

@@ -3,6 +3,10 @@
 Importing this package registers ``FrozenCLIP``, ``PompPromptLearner`` and
 ``PompLoss`` in MMEngine's root ``MODELS`` registry and the hooks in its root
 ``HOOKS`` registry, so every OpenMMLab codebase's scope can build them.
+
+Importing it also lets MMEngine's own checkpoint loader (only) read MMEngine
+checkpoints under torch >= 2.6 (see :mod:`pomp_mm.core.compat`), so
+``load_from`` / ``resume`` work however the runner is started.
 """
 from .checkpoint import atomic_torch_save, load_prompt_ctx, save_prompt
 from .clip import FrozenCLIP, read_clip_state_dict
@@ -19,3 +23,5 @@ __all__ = [
     'PromptCheckpointHook', 'VocabularyHook',
     'patch_mmengine_checkpoint_loading'
 ]
+
+patch_mmengine_checkpoint_loading()

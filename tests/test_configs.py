@@ -1,0 +1,77 @@
+"""Configs parse, build and follow the paper recipe."""
+import math
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import pomp_mm.cls  # noqa: F401
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PAPER = ['configs/pomp/pomp_vit-b16_nctx4_ep5_in21k.py',
+         'configs/pomp/pomp_vit-b16_nctx16_ep20_in21k.py']
+
+
+@pytest.mark.parametrize('path,n_ctx,epochs', [
+    (PAPER[0], 4, 5), (PAPER[1], 16, 20)])
+def test_paper_recipes(path, n_ctx, epochs):
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    assert cfg.model.prompt_learner.n_ctx == n_ctx
+    assert cfg.train_cfg.max_epochs == epochs
+    assert cfg.model.loss.num_classes_per_step == 1000
+    assert cfg.model.prompt_learner.clip.model_name == 'ViT-B-16'
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr, opt.momentum, opt.weight_decay) == (
+        'SGD', 0.002, 0.9, 5e-4)
+    assert cfg.train_dataloader.batch_size == 32
+    views = cfg.train_dataloader.dataset.pipeline[1]
+    assert views.type == 'MultiView' and views.num_views == 4
+    assert cfg.train_dataloader.dataset.num_shots == 16
+
+
+@pytest.mark.parametrize('path', PAPER)
+def test_paper_lr_schedule(path):
+    """Epoch 0 at 1e-5, epoch e>=1 at 0.002 (1 + cos(pi (e-1) / E)) / 2."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    epochs = cfg.train_cfg.max_epochs
+    model = torch.nn.Linear(1, 1)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    schedulers = [PARAM_SCHEDULERS.build(
+        dict(s, epoch_length=1), default_args=dict(optimizer=wrapper))
+        for s in cfg.param_scheduler]
+    got = []
+    for _ in range(epochs):
+        got.append(wrapper.get_lr()['lr'][0])
+        for s in schedulers:
+            s.step()
+    want = [1e-5] + [0.002 * (1 + math.cos(math.pi * (e - 1) / epochs)) / 2
+                     for e in range(1, epochs)]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_multiview_randaugment_pipeline():
+    from mmengine.dataset import Compose
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(osp.join(ROOT, PAPER[0]))
+    pipeline = Compose(cfg.train_pipeline[1:])  # skip file loading
+    img = np.random.default_rng(0).integers(0, 255, (300, 260, 3),
+                                            dtype=np.uint8)
+    out = pipeline(dict(img=img, gt_label=3))
+    assert len(out['inputs']) == 4
+    assert all(v.shape == (3, 224, 224) for v in out['inputs'])
+    assert not torch.equal(out['inputs'][0], out['inputs'][1])
+
+
+def test_paper_model_builds_with_tiny_clip():
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(osp.join(ROOT, PAPER[1]))
+    cfg.model.prompt_learner.clip = dict(type='FrozenCLIP',
+                                         model_name='pomp-test-vit')
+    model = MODELS.build(cfg.model)
+    assert model.prompt_learner.ctx.shape == (16, 32)
+    assert model.loss_module.num_classes_per_step == 1000
