@@ -129,3 +129,19 @@ def test_unknown_model_and_hub_names():
 def test_paper_architectures_are_known():
     for name in ('RN50', 'ViT-B-32', 'ViT-B-16', 'ViT-L-14'):
         assert name in open_clip.list_models()
+
+
+@pytest.mark.parametrize('model_name', ['RN50', 'ViT-B-32'])
+def test_real_architectures_text_path(model_name):
+    """Full-size configs (random weights): the embedding entry point equals
+    open_clip's encode_text, and the widths are the ones prompts expect."""
+    torch.manual_seed(0)
+    clip = FrozenCLIP(model_name, text_only=True)
+    assert clip.model.visual is None and clip.text_width == 512
+    tokens = clip.tokenizer(['a photo of a dog.', 'a bad photo of a cat.'])
+    x = clip.model.token_embedding(tokens) + clip.model.positional_embedding
+    x = clip.model.transformer(x, attn_mask=clip.model.attn_mask)
+    x = clip.model.ln_final(x)[torch.arange(2), tokens.argmax(-1)]
+    want = x @ clip.model.text_projection
+    torch.testing.assert_close(clip.encode_text(tokens), want, rtol=1e-5,
+                               atol=1e-5)
