@@ -26,6 +26,19 @@ from pomp_mm.utils.cli import (CliError, add_common_args, load_config,
                                prompt_only_file)
 
 
+def drop_prompt_checkpoints(node) -> None:
+    """Set every ``prompt_checkpoint`` of a model config to None."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'prompt_checkpoint':
+                node[key] = None
+            else:
+                drop_prompt_checkpoints(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            drop_prompt_checkpoints(value)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test a pomp_mm model')
     parser.add_argument('config', help='config file')
@@ -44,6 +57,8 @@ def main(argv=None):
         if args.checkpoint:
             if prompt_only_file(args.checkpoint):
                 prompt = args.checkpoint
+                # the CLI prompt replaces any configured one: don't read it
+                drop_prompt_checkpoints(cfg.model)
             else:
                 cfg.load_from = args.checkpoint
     except CliError as e:

@@ -62,6 +62,7 @@ test_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
+    collate_fn=dict(type='default_collate'),
     batch_size=32,
     num_workers=8,
     persistent_workers=True,
@@ -69,6 +70,7 @@ train_dataloader = dict(
     dataset=dict(type='ImageNet21K', data_root=data_root, split='train',
                  num_shots=16, seed=42, pipeline=train_pipeline))
 val_dataloader = dict(
+    collate_fn=dict(type='default_collate'),
     batch_size=100,
     num_workers=8,
     persistent_workers=True,

@@ -34,12 +34,14 @@ test_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
+    collate_fn=dict(type='default_collate'),
     batch_size=32,
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='EmbeddedDataset', data_root=data_root, split='train',
                  pipeline=train_pipeline))
 val_dataloader = dict(
+    collate_fn=dict(type='default_collate'),
     batch_size=64,
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),

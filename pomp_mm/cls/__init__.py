@@ -1,5 +1,18 @@
-"""mmpretrain adapters: the prompt-CLIP classifier (pre-training + zero-shot)."""
-import pomp_mm.datasets  # noqa: F401  (registers the datasets)
-from .model import PromptCLIPClassifier
+"""mmpretrain adapters: CLIP classifiers for pre-training and transfer.
 
-__all__ = ['PromptCLIPClassifier']
+* :class:`PromptCLIPClassifier`: POMP / CoOp prompt training and zero-shot
+  classification with a learned prompt.
+* :class:`TemplateCLIPClassifier`: CLIP zero-shot with hand templates
+  (one template or the 80-template ImageNet ensemble).
+* :class:`CLIPImageBackbone`: the frozen image tower as an mmpretrain
+  backbone, for a linear probe (``ImageClassifier`` + ``LinearClsHead``).
+"""
+import pomp_mm.datasets  # noqa: F401  (registers the datasets)
+from .linear_probe import CLIPImageBackbone
+from .model import CLIPClassifierBase, PromptCLIPClassifier
+from .zeroshot import TEMPLATE_SETS, TemplateCLIPClassifier, resolve_templates
+
+__all__ = [
+    'CLIPClassifierBase', 'PromptCLIPClassifier', 'TemplateCLIPClassifier',
+    'CLIPImageBackbone', 'TEMPLATE_SETS', 'resolve_templates'
+]

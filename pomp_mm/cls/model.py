@@ -14,95 +14,101 @@ Vocabularies come from the datasets through
 :class:`~pomp_mm.core.VocabularyHook`, or from ``train_vocabulary`` /
 ``test_vocabulary`` in the config.
 """
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from pomp_mm.core import PompPromptLearner
-from pomp_mm.core.prompt import read_vocabulary
+from pomp_mm.core import FrozenCLIP, PompPromptLearner
+from pomp_mm.core.classnames import clean_classname, load_classnames
 
 Vocabulary = Optional[Union[str, Sequence[str]]]
 
 
-@MODELS.register_module()
-class PromptCLIPClassifier(BaseModel):
-    """Frozen CLIP image tower + prompt-learned text classifier.
+def read_names(vocabulary: Union[str, Sequence[str]]) -> List[str]:
+    """Class names from a list or a file; names may repeat.
 
     Args:
-        prompt_learner (dict): Config of :class:`PompPromptLearner`,
-            including its ``clip``.
-        loss (dict): Config of the training objective. Defaults to
-            ``dict(type='PompLoss')`` (K=1000, natural-log correction).
-        train_vocabulary (str | Sequence[str], optional): Training class
-            names or class-name file; else set by ``VocabularyHook``.
-        test_vocabulary (str | Sequence[str], optional): Test class names
-            or class-name file; else set by ``VocabularyHook``.
-        text_batch_size (int): Classes per batch when the test vocabulary
-            is encoded. Defaults to 256.
+        vocabulary (str | Sequence[str]): Names, or a file with one name
+            per line (see :func:`~pomp_mm.core.classnames.load_classnames`).
+
+    Returns:
+        list[str]: The names in label order.
+    """
+    if isinstance(vocabulary, str):
+        return load_classnames(vocabulary, allow_duplicates=True)
+    names = [str(n) for n in vocabulary]
+    if not names:
+        raise ValueError('vocabulary is empty; expected at least one class '
+                         'name')
+    for i, name in enumerate(names):
+        if not clean_classname(name):
+            raise ValueError(f'vocabulary: entry {i} ({name!r}) is empty')
+    return names
+
+
+def dedup_names(
+        names: Sequence[str]) -> Tuple[List[str], Optional[torch.Tensor]]:
+    """Distinct names (by prompt text) and each class's index into them.
+
+    Args:
+        names (Sequence[str]): Class names in label order.
+
+    Returns:
+        tuple[list[str], Tensor | None]: The first occurrence of each
+        distinct name, and a (C,) index tensor, or None when no name
+        repeats.
+    """
+    first: Dict[str, int] = {}
+    distinct: List[str] = []
+    index = []
+    for name in names:
+        key = clean_classname(name)
+        if key not in first:
+            first[key] = len(distinct)
+            distinct.append(name)
+        index.append(first[key])
+    if len(distinct) == len(names):
+        return list(names), None
+    return distinct, torch.tensor(index, dtype=torch.long)
+
+
+class CLIPClassifierBase(BaseModel):
+    """What every CLIP-based classifier of pomp_mm shares.
+
+    Subclasses provide :attr:`clip` (a :class:`~pomp_mm.core.FrozenCLIP`) and
+    :meth:`logits`; this base turns them into mmpretrain's ``'loss'`` /
+    ``'predict'`` / ``'tensor'`` modes, checks the input size against CLIP's
+    and writes ``pred_score`` / ``pred_label`` for ``Accuracy``.
+
+    Args:
         data_preprocessor (dict, optional): Defaults to mmpretrain's
-            ``SelfSupDataPreprocessor`` with CLIP's mean/std, which also
-            accepts the list of views a ``MultiView`` pipeline produces.
-        init_cfg (dict, optional): Unused; CLIP and the prompt are loaded
-            from their own files at construction. Defaults to None.
+            ``SelfSupDataPreprocessor`` with CLIP's mean/std (RGB), which
+            also accepts the list of views a ``MultiView`` pipeline produces.
+        init_cfg (dict, optional): Unused; CLIP is loaded from its own file
+            at construction. Defaults to None.
     """
 
     CLIP_MEAN = [122.770938, 116.7460125, 104.09373615]
     CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
 
     def __init__(self,
-                 prompt_learner: dict,
-                 loss: dict = dict(type='PompLoss'),
-                 train_vocabulary: Vocabulary = None,
-                 test_vocabulary: Vocabulary = None,
-                 text_batch_size: int = 256,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
-            data_preprocessor = dict(
-                type='mmpretrain.SelfSupDataPreprocessor', mean=self.CLIP_MEAN,
-                std=self.CLIP_STD, to_rgb=True)
+            data_preprocessor = dict(type='mmpretrain.SelfSupDataPreprocessor',
+                                     mean=self.CLIP_MEAN,
+                                     std=self.CLIP_STD,
+                                     to_rgb=True)
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
-        self.prompt_learner: PompPromptLearner = MODELS.build(prompt_learner)
-        self.loss_module = MODELS.build(loss)
-        self.text_batch_size = text_batch_size
-        self._vocab: Dict[str, Optional[List[str]]] = {
-            'train': None, 'test': None}
-        for mode, vocab in (('train', train_vocabulary),
-                            ('test', test_vocabulary)):
-            if vocab is not None:
-                self.set_vocabulary(vocab, mode)
-        self.register_buffer('text_classifier', torch.zeros(0),
-                             persistent=False)
-        self._classifier_key = None
 
     @property
-    def clip(self):
-        return self.prompt_learner.clip
+    def clip(self) -> FrozenCLIP:
+        raise NotImplementedError
 
-    # -- vocabularies -----------------------------------------------------------
-    def set_vocabulary(self, vocabulary: Union[str, Sequence[str]],
-                       mode: str = 'test') -> None:
-        """Set the ``'train'`` or ``'test'`` vocabulary."""
-        if mode not in self._vocab:
-            raise ValueError(f"mode={mode!r}: expected 'train' or 'test'")
-        self._vocab[mode] = read_vocabulary(vocabulary)
-
-    def _use_vocabulary(self, mode: str) -> None:
-        names = self._vocab[mode] or self._vocab['train' if mode == 'test'
-                                                 else 'test']
-        if names is None:
-            raise RuntimeError(
-                f'{type(self).__name__} has no {mode} vocabulary: add '
-                "custom_hooks=[dict(type='VocabularyHook')] or set "
-                f'{mode}_vocabulary in the model config')
-        if self.prompt_learner.class_names != names:
-            self.prompt_learner.set_vocabulary(names)
-
-    # -- forward ---------------------------------------------------------------
     def forward(self,
                 inputs: Union[torch.Tensor, List[torch.Tensor]],
                 data_samples: Optional[List[DataSample]] = None,
@@ -136,10 +142,133 @@ class PromptCLIPClassifier(BaseModel):
 
     def loss(self, images: torch.Tensor,
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
+        """Training loss; classifiers without training refuse it."""
+        raise RuntimeError(
+            f'{type(self).__name__} is a zero-shot classifier and has nothing '
+            'to train; use tools/test.py with this config')
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C) class logits."""
+        raise NotImplementedError
+
+    def predict(
+            self,
+            images: torch.Tensor,
+            data_samples: Optional[List[DataSample]] = None
+    ) -> List[DataSample]:
+        """Predictions (softmax scores and argmax labels) of a batch."""
+        with torch.no_grad():
+            logits = self.logits(images)
+        scores = logits.float().softmax(dim=-1)
+        if data_samples is None:
+            data_samples = [DataSample() for _ in range(len(images))]
+        for sample, score in zip(data_samples, scores):
+            sample.set_pred_score(score).set_pred_label(score.argmax())
+        return data_samples
+
+
+@MODELS.register_module()
+class PromptCLIPClassifier(CLIPClassifierBase):
+    """Frozen CLIP image tower + prompt-learned text classifier.
+
+    Args:
+        prompt_learner (dict): Config of :class:`PompPromptLearner`,
+            including its ``clip``.
+        loss (dict): Config of the training objective. Defaults to
+            ``dict(type='PompLoss')`` (K=1000, natural-log correction).
+        train_vocabulary (str | Sequence[str], optional): Training class
+            names or class-name file; else set by ``VocabularyHook``.
+        test_vocabulary (str | Sequence[str], optional): Test class names
+            or class-name file; else set by ``VocabularyHook``.
+        text_batch_size (int): Classes per batch when the test vocabulary
+            is encoded. Defaults to 256.
+        data_preprocessor (dict, optional): Defaults to mmpretrain's
+            ``SelfSupDataPreprocessor`` with CLIP's mean/std, which also
+            accepts the list of views a ``MultiView`` pipeline produces.
+        init_cfg (dict, optional): Unused; CLIP and the prompt are loaded
+            from their own files at construction. Defaults to None.
+    """
+
+    def __init__(self,
+                 prompt_learner: dict,
+                 loss: dict = dict(type='PompLoss'),
+                 train_vocabulary: Vocabulary = None,
+                 test_vocabulary: Vocabulary = None,
+                 text_batch_size: int = 256,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        self.prompt_learner: PompPromptLearner = MODELS.build(prompt_learner)
+        self.loss_module = MODELS.build(loss)
+        self.text_batch_size = text_batch_size
+        self._vocab: Dict[str, Optional[List[str]]] = {
+            'train': None,
+            'test': None
+        }
+        self._distinct: Dict[str, tuple] = {}  # mode -> dedup_names(...)
+        for mode, vocab in (('train', train_vocabulary), ('test',
+                                                          test_vocabulary)):
+            if vocab is not None:
+                self.set_vocabulary(vocab, mode)
+        self.register_buffer('text_classifier',
+                             torch.zeros(0),
+                             persistent=False)
+        self._classifier_key = None
+
+    @property
+    def clip(self) -> FrozenCLIP:
+        return self.prompt_learner.clip
+
+    # -- vocabularies -----------------------------------------------------------
+    def set_vocabulary(self,
+                       vocabulary: Union[str, Sequence[str]],
+                       mode: str = 'test') -> None:
+        """Set the ``'train'`` or ``'test'`` vocabulary.
+
+        Args:
+            vocabulary (str | Sequence[str]): Class names or a class-name
+                file. Names may repeat (CLIP's curated ImageNet names have
+                two ``missile`` and two ``sunglasses`` classes): each
+                distinct name is encoded once and shared by its classes.
+            mode (str): ``'train'`` or ``'test'``. Defaults to ``'test'``.
+        """
+        if mode not in self._vocab:
+            raise ValueError(f"mode={mode!r}: expected 'train' or 'test'")
+        names = read_names(vocabulary)
+        self._vocab[mode] = names
+        self._distinct[mode] = dedup_names(names)
+
+    def _use_vocabulary(self, mode: str) -> Optional[torch.Tensor]:
+        """Put the ``mode`` vocabulary into the prompt learner.
+
+        Returns:
+            Tensor | None: For a vocabulary with repeated names, the index
+            of each class into the learner's distinct names; else None.
+        """
+        use = mode if self._vocab[mode] is not None else (
+            'train' if mode == 'test' else 'test')
+        if self._vocab[use] is None:
+            raise RuntimeError(
+                f'{type(self).__name__} has no {mode} vocabulary: add '
+                "custom_hooks=[dict(type='VocabularyHook')] or set "
+                f'{mode}_vocabulary in the model config')
+        distinct, class_map = self._distinct[use]
+        if self.prompt_learner.class_names != distinct:
+            self.prompt_learner.set_vocabulary(distinct)
+        if class_map is None:
+            return None
+        return class_map.to(self.prompt_learner.token_ids.device)
+
+    # -- forward ---------------------------------------------------------------
+    def loss(self, images: torch.Tensor,
+             data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """The POMP loss of a batch (views stacked view-major)."""
-        self._use_vocabulary('train')
-        labels = torch.cat([s.gt_label for s in data_samples]).to(
-            images.device)
+        class_map = self._use_vocabulary('train')
+        labels = torch.cat([s.gt_label
+                            for s in data_samples]).to(images.device)
+        if class_map is not None:  # classes sharing a name share a prompt
+            labels = class_map.to(images.device)[labels]
         labels = labels.repeat(len(images) // len(labels))  # views
         feats = self.extract_feat(images)
         num_classes = self.prompt_learner.num_classes
@@ -149,8 +278,8 @@ class PromptCLIPClassifier(BaseModel):
                 f' vocabulary of {num_classes} classes')
         negatives = self.loss_module.sample(num_classes, images.device)
         # each distinct class is encoded once, however many views use it
-        classes, inverse = torch.unique(
-            torch.cat([labels, negatives]), return_inverse=True)
+        classes, inverse = torch.unique(torch.cat([labels, negatives]),
+                                        return_inverse=True)
         text = self.prompt_learner(classes, normalize=True)
         pos, neg = text[inverse[:len(labels)]], text[inverse[len(labels):]]
         loss = self.loss_module(feats, pos, neg, labels, negatives,
@@ -163,14 +292,17 @@ class PromptCLIPClassifier(BaseModel):
         They are recomputed only when the vocabulary, the prompt (``ctx`` is
         updated in place, which bumps its version) or the device changes.
         """
-        self._use_vocabulary('test')
+        class_map = self._use_vocabulary('test')
         learner = self.prompt_learner
         ctx = learner.ctx
         key = (learner.vocabulary_version, ctx._version, ctx.data_ptr(),
-               str(ctx.device))
+               str(ctx.device),
+               None if class_map is None else tuple(class_map.tolist()))
         if key != self._classifier_key:
-            self.text_classifier = learner.encode_vocabulary(
-                self.text_batch_size, normalize=True).float()
+            feats = learner.encode_vocabulary(self.text_batch_size,
+                                              normalize=True).float()
+            self.text_classifier = feats if class_map is None else \
+                feats[class_map]
             self._classifier_key = key
         return self.text_classifier
 
@@ -178,17 +310,3 @@ class PromptCLIPClassifier(BaseModel):
         """(B, C) scaled cosine logits over the test vocabulary."""
         weights = self.class_embeddings()
         return self.clip.logit_scale * self.extract_feat(images) @ weights.t()
-
-    def predict(self,
-                images: torch.Tensor,
-                data_samples: Optional[List[DataSample]] = None
-                ) -> List[DataSample]:
-        """Zero-shot predictions with the prompt's text classifier."""
-        with torch.no_grad():
-            logits = self.logits(images)
-        scores = logits.softmax(dim=-1)
-        if data_samples is None:
-            data_samples = [DataSample() for _ in range(len(images))]
-        for sample, score in zip(data_samples, scores):
-            sample.set_pred_score(score).set_pred_label(score.argmax())
-        return data_samples

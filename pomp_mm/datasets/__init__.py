@@ -19,3 +19,8 @@ __all__ = [
     'clean_classname', 'resolve_path', 'IMG_EXTENSIONS', 'list_class_folders',
     'scan_class_folders', 'load_tree_descriptions'
 ]
+from .transfer import (CoOpSplitDataset, FGVCAircraftDataset,  # noqa: E402
+                       ImageNetFolderDataset, builtin_classnames)
+
+__all__ += ['CoOpSplitDataset', 'FGVCAircraftDataset',
+            'ImageNetFolderDataset', 'builtin_classnames']

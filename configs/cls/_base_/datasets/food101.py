@@ -1,0 +1,21 @@
+# Food101: 101 classes, CoOp's layout and split (docs/classification.md):
+#   data/food-101/images/<class>/<n>.jpg
+#   data/food-101/split_zhou_Food101.json
+# Class names come from the split files at run time.
+_base_ = ['./clip_pipeline.py']
+
+data_root = 'data/food-101'
+num_classes = 101
+clip_template = 'a photo of {}, a type of food.'  # CoOp's CLIP template
+test_dataset = dict(
+    type='CoOpSplitDataset',
+    split_file='split_zhou_Food101.json',
+    image_dir='images',
+    data_root=data_root, split='test', pipeline=_base_.test_pipeline)
+# 16 shots per class (seed 1) for the CoOp-style baselines on this dataset
+train_dataset = dict(
+    type='CoOpSplitDataset',
+    split_file='split_zhou_Food101.json',
+    image_dir='images',
+    data_root=data_root, split='train', num_shots=16, seed=1,
+    pipeline=_base_.train_pipeline)

@@ -1,0 +1,12 @@
+# ImageNet-Sketch: 1000 classes, named with CLIP's curated ImageNet class names
+# (pomp_mm/cls/classnames/imagenet.txt; pass classnames_file= to use CoOp's
+# classnames.txt instead). Layout (docs/classification.md):
+#   data/imagenet-sketch/images/<wnid>/*.JPEG
+_base_ = ['./clip_pipeline.py']
+
+data_root = 'data/imagenet-sketch'
+num_classes = 1000
+clip_template = 'a photo of a {}.'  # CoOp's CLIP template
+test_dataset = dict(
+    type='ImageNetFolderDataset', data_root=data_root,
+    data_prefix='images', pipeline=_base_.test_pipeline)

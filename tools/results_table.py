@@ -1,0 +1,388 @@
+"""Run the classification transfer configs and tabulate them as the paper.
+
+Two sub-commands:
+
+``run`` tests one method on every dataset config of a folder (through
+``tools/test.py``) and writes ``<metrics-dir>/<method>/<dataset>.json``::
+
+    python tools/results_table.py run --method POMP \\
+        --config-dir configs/cls/pomp --metrics-dir work_dirs/cls_results \\
+        --data-root data --prompt checkpoints/POMP_PROMPT.pth.tar
+    python tools/results_table.py run --method CLIP \\
+        --config-dir configs/cls/clip --metrics-dir work_dirs/cls_results
+
+``table`` reads those metric files (any ``tools/test.py --out`` JSON) and
+writes ``<out>.md``, ``<out>.csv`` and a bar plot ``<out>.png``, one row per
+method, one column per dataset, plus the paper's averages: the cross-dataset
+mean over the 10 target datasets and the cross-domain mean over ImageNet-A,
+-R, -Sketch and -V2 (a mean is left empty until all its datasets exist)::
+
+    python tools/results_table.py table --metrics-dir work_dirs/cls_results \\
+        --out docs/cls_results
+
+Dataset names are the config file names (``configs/cls/*/<dataset>.py``).
+"""
+import argparse
+import csv
+import glob
+import importlib.util
+import io
+import json
+import os.path as osp
+import sys
+from typing import Dict, List, Optional, Sequence
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from pomp_mm.core.checkpoint import atomic_write, atomic_write_text  # noqa
+
+#: The 10 cross-dataset targets, in the column order of the CoOp/POMP tables.
+CROSS_DATASET = ('caltech101', 'oxford_pets', 'stanford_cars', 'flowers102',
+                 'food101', 'fgvc_aircraft', 'sun397', 'dtd', 'eurosat',
+                 'ucf101')
+#: The 4 cross-domain targets (ImageNet-1K is the source, shown apart).
+CROSS_DOMAIN = ('imagenetv2', 'imagenet_sketch', 'imagenet_a', 'imagenet_r')
+SOURCE = ('imagenet', )
+ALL_DATASETS = CROSS_DATASET + SOURCE + CROSS_DOMAIN
+TITLES = {
+    'caltech101': 'Caltech101',
+    'oxford_pets': 'OxfordPets',
+    'stanford_cars': 'StanfordCars',
+    'flowers102': 'Flowers102',
+    'food101': 'Food101',
+    'fgvc_aircraft': 'FGVCAircraft',
+    'sun397': 'SUN397',
+    'dtd': 'DTD',
+    'eurosat': 'EuroSAT',
+    'ucf101': 'UCF101',
+    'imagenet': 'ImageNet',
+    'imagenetv2': 'ImageNet-V2',
+    'imagenet_sketch': 'ImageNet-Sketch',
+    'imagenet_a': 'ImageNet-A',
+    'imagenet_r': 'ImageNet-R'
+}
+MEAN_XD = 'cross-dataset mean (10)'
+MEAN_DG = 'cross-domain mean (4)'
+
+
+class TableError(Exception):
+    """A bad input; printed as one line."""
+
+
+# -- run ---------------------------------------------------------------------
+def _load_test_tool():
+    spec = importlib.util.spec_from_file_location(
+        'pomp_mm_test_tool', osp.join(ROOT, 'tools', 'test.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def dataset_configs(
+        config_dir: str,
+        datasets: Optional[Sequence[str]] = None) -> Dict[str, str]:
+    """``dataset -> config path`` for the configs of a method folder.
+
+    Args:
+        config_dir (str): A folder of ``<dataset>.py`` configs.
+        datasets (Sequence[str], optional): Only these; each must exist.
+            Defaults to None (every ``*.py`` of the folder, paper order
+            first).
+
+    Returns:
+        dict[str, str]: Dataset name to config path, in table order.
+    """
+    if not osp.isdir(config_dir):
+        raise TableError(f'--config-dir {config_dir}: not a directory')
+    found = {
+        osp.splitext(osp.basename(p))[0]: p
+        for p in glob.glob(osp.join(config_dir, '*.py'))
+    }
+    if datasets:
+        missing = [d for d in datasets if d not in found]
+        if missing:
+            raise TableError(
+                f'--config-dir {config_dir}: no config '
+                f'{missing[0]}.py (have: {", ".join(sorted(found))})')
+        names = list(datasets)
+    else:
+        names = [d for d in ALL_DATASETS if d in found] + sorted(
+            d for d in found if d not in ALL_DATASETS)
+    if not names:
+        raise TableError(f'--config-dir {config_dir}: no <dataset>.py '
+                         'configs')
+    return {name: found[name] for name in names}
+
+
+def mapped_data_root(config: str, data_root: str) -> str:
+    """``<data_root>/<folder>`` for a config whose data root ends in
+    ``<folder>`` (CoOp's folder names: ``oxford_pets``, ``food-101``, ...).
+
+    Args:
+        config (str): A dataset config.
+        data_root (str): The folder holding every dataset.
+
+    Returns:
+        str: The dataset's root under ``data_root``.
+    """
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    try:
+        own = cfg.test_dataloader.dataset.data_root
+    except AttributeError:
+        raise TableError(f'{config}: no test_dataloader.dataset.data_root '
+                         'to map --data-root onto') from None
+    return osp.join(data_root, osp.basename(osp.normpath(own)))
+
+
+def run(args: argparse.Namespace) -> Dict[str, dict]:
+    """Test every dataset config of ``--config-dir``; write metric files.
+
+    Returns:
+        dict[str, dict]: dataset -> metrics of the runs that finished.
+    """
+    configs = dataset_configs(args.config_dir, args.datasets)
+    test_tool = _load_test_tool()
+    out_dir = osp.join(args.metrics_dir, args.method)
+    results, failed = {}, []
+    for name, config in configs.items():
+        out = osp.join(out_dir, f'{name}.json')
+        argv = [
+            config, '--out', out, '--work-dir',
+            osp.join(args.work_dir, args.method, name)
+        ]
+        options = list(args.cfg_options or [])
+        if args.data_root:
+            options.append('test_dataloader.dataset.data_root=' +
+                           mapped_data_root(config, args.data_root))
+        if args.prompt:
+            options.append(
+                f'model.prompt_learner.prompt_checkpoint={args.prompt}')
+        if options:
+            argv += ['--cfg-options', *options]
+        print(f'[{args.method}] {name}: {config}', flush=True)
+        try:
+            results[name] = test_tool.main(argv)
+        except (Exception, SystemExit) as e:  # noqa: BLE001
+            if not args.keep_going:
+                raise
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else ''
+            failed.append(name)
+            print(
+                f'[{args.method}] {name} FAILED: {type(e).__name__}: '
+                f'{msg}',
+                flush=True)
+    if failed:
+        print(f'[{args.method}] failed: {", ".join(failed)}', flush=True)
+    return results
+
+
+# -- table -------------------------------------------------------------------
+def read_metrics(metrics_dir: str,
+                 metric: str,
+                 methods: Optional[Sequence[str]] = None
+                 ) -> Dict[str, Dict[str, float]]:
+    """``method -> dataset -> value`` from ``<dir>/<method>/<dataset>.json``.
+
+    Args:
+        metrics_dir (str): The folder ``run`` (or ``tools/test.py --out``)
+            wrote.
+        metric (str): The key to read, e.g. ``'accuracy/top1'``.
+        methods (Sequence[str], optional): Row order / selection; default:
+            every sub-folder, sorted.
+
+    Returns:
+        dict: Values per method and dataset.
+    """
+    if not osp.isdir(metrics_dir):
+        raise TableError(f'--metrics-dir {metrics_dir}: not a directory')
+    if methods is None:
+        methods = sorted(d for d in glob.glob(osp.join(metrics_dir, '*'))
+                         if osp.isdir(d))
+        methods = [osp.basename(d) for d in methods]
+    table: Dict[str, Dict[str, float]] = {}
+    for method in methods:
+        folder = osp.join(metrics_dir, method)
+        files = sorted(glob.glob(osp.join(folder, '*.json')))
+        if not files:
+            raise TableError(f'{folder}: no <dataset>.json metric files')
+        row = {}
+        for path in files:
+            try:
+                with open(path, encoding='utf-8') as f:
+                    data = json.load(f)
+            except (OSError, ValueError) as e:
+                raise TableError(f'metrics file {path}: cannot be read '
+                                 f'({e})') from None
+            if not isinstance(data, dict) or metric not in data:
+                keys = ', '.join(data) if isinstance(data, dict) else ''
+                raise TableError(f'metrics file {path}: no key {metric!r} '
+                                 f'(keys: {keys}); pass --metric')
+            row[osp.splitext(osp.basename(path))[0]] = float(data[metric])
+        table[method] = row
+    if not table:
+        raise TableError(f'--metrics-dir {metrics_dir}: no method folders')
+    return table
+
+
+def _mean(row: Dict[str, float], names: Sequence[str]) -> Optional[float]:
+    if all(n in row for n in names):
+        return sum(row[n] for n in names) / len(names)
+    return None
+
+
+def build_rows(table: Dict[str, Dict[str, float]]) -> tuple:
+    """Columns and rows (with the paper's averages) of the results table.
+
+    Returns:
+        tuple[list[str], list[list]]: Header (``method`` + column titles)
+        and one row per method (None where a value is missing).
+    """
+    present = set().union(*table.values())
+    extra = sorted(present - set(ALL_DATASETS))
+    columns: List[str] = []
+    keys: List[Optional[str]] = []
+    for group, mean_key in ((CROSS_DATASET, MEAN_XD), (SOURCE, None),
+                            (CROSS_DOMAIN, MEAN_DG)):
+        for name in group:
+            if name in present:
+                columns.append(TITLES[name])
+                keys.append(name)
+        if mean_key and any(n in present for n in group):
+            columns.append(mean_key)
+            keys.append(mean_key)
+    for name in extra:
+        columns.append(name)
+        keys.append(name)
+    rows = []
+    for method, values in table.items():
+        means = {
+            MEAN_XD: _mean(values, CROSS_DATASET),
+            MEAN_DG: _mean(values, CROSS_DOMAIN)
+        }
+        rows.append([method] +
+                    [means[k] if k in means else values.get(k) for k in keys])
+    return ['method'] + columns, rows
+
+
+def _fmt(value: Optional[float]) -> str:
+    return '' if value is None else f'{value:.2f}'
+
+
+def write_markdown(path: str, header: List[str], rows: List[list],
+                   metric: str) -> str:
+    lines = [
+        '| ' + ' | '.join(header) + ' |',
+        '|' + '|'.join(['---'] + ['---:'] * (len(header) - 1)) + '|'
+    ]
+    for row in rows:
+        lines.append('| ' + ' | '.join([row[0]] + [_fmt(v)
+                                                   for v in row[1:]]) + ' |')
+    text = (f'Metric: `{metric}`. {MEAN_XD}: mean of the 10 cross-dataset '
+            f'targets; {MEAN_DG}: mean of ImageNet-V2/-Sketch/-A/-R. An '
+            'empty cell is a run that is missing.\n\n' + '\n'.join(lines) +
+            '\n')
+    atomic_write_text(path, text)
+    return text
+
+
+def write_csv(path: str, header: List[str], rows: List[list]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator='\n')
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([row[0]] + [_fmt(v) for v in row[1:]])
+    atomic_write_text(path, buf.getvalue())
+
+
+def write_plot(path: str,
+               header: List[str],
+               rows: List[list],
+               metric: str,
+               title: str = 'Zero-shot transfer') -> None:
+    """Grouped bars: one group per column, one bar per method."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    columns = header[1:]
+    x = np.arange(len(columns))
+    width = 0.8 / max(len(rows), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(columns) + 2), 4.2))
+    for i, row in enumerate(rows):
+        values = [np.nan if v is None else v for v in row[1:]]
+        ax.bar(x - 0.4 + width * (i + 0.5), values, width, label=row[0])
+    ax.set_xticks(x)
+    ax.set_xticklabels(columns, rotation=40, ha='right', fontsize=8)
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(axis='y', alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=120)
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def table(args: argparse.Namespace) -> str:
+    """Write ``<out>.md``, ``<out>.csv`` and ``<out>.png``; return the md."""
+    data = read_metrics(args.metrics_dir, args.metric, args.methods)
+    header, rows = build_rows(data)
+    text = write_markdown(args.out + '.md', header, rows, args.metric)
+    write_csv(args.out + '.csv', header, rows)
+    write_plot(args.out + '.png', header, rows, args.metric, args.title)
+    print(text)
+    return text
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+    r = sub.add_parser('run', help='test a method on every dataset config')
+    r.add_argument('--method',
+                   required=True,
+                   help='row name, e.g. POMP, CoOp, CLIP')
+    r.add_argument('--config-dir',
+                   default='configs/cls/pomp',
+                   help='folder of <dataset>.py configs')
+    r.add_argument('--datasets', nargs='+', help='only these datasets')
+    r.add_argument('--prompt',
+                   help='prompt file for PromptCLIPClassifier '
+                   'configs (sets model.prompt_learner.prompt_checkpoint)')
+    r.add_argument('--data-root',
+                   help='folder holding every dataset under its CoOp '
+                   'folder name (oxford_pets, food-101, imagenet, ...)')
+    r.add_argument('--metrics-dir', default='work_dirs/cls_results')
+    r.add_argument('--work-dir', default='work_dirs/cls_runs')
+    r.add_argument('--cfg-options',
+                   nargs='+',
+                   help='passed to tools/test.py for every config')
+    r.add_argument('--keep-going',
+                   action='store_true',
+                   help='go on after a dataset fails')
+    t = sub.add_parser('table', help='markdown + CSV + bar plot')
+    t.add_argument('--metrics-dir', default='work_dirs/cls_results')
+    t.add_argument('--methods', nargs='+', help='rows, in order')
+    t.add_argument('--metric', default='accuracy/top1')
+    t.add_argument('--title', default='Zero-shot transfer',
+                   help='plot title, e.g. "CLIP ViT-B/16, top-1"')
+    t.add_argument('--out',
+                   default='work_dirs/cls_results/results',
+                   help='output prefix (.md, .csv, .png are added)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return run(args) if args.command == 'run' else table(args)
+    except TableError as e:
+        sys.exit(f'results_table.py: error: {e}')
+
+
+if __name__ == '__main__':
+    main()
