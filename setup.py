@@ -18,7 +18,8 @@ setup(
     packages=find_packages(include=['pomp_mm', 'pomp_mm.*']),
     py_modules=['pomp_mm_tvfix'],
     include_package_data=True,
-    package_data={'pomp_mm': ['model_configs/*.json', 'cls/classnames/*.txt']},
+    package_data={'pomp_mm': ['model_configs/*.json', 'cls/classnames/*.txt',
+                           'det/classnames/*.txt']},
     python_requires='>=3.10',
     install_requires=[
         'torch>=2.0', 'mmengine>=0.10,<1.0', 'open_clip_torch>=3.0',

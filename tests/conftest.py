@@ -5,6 +5,10 @@ import torch
 import pomp_mm  # noqa: F401  (torchvision CPU repair before any import)
 from pomp_mm.core import FrozenCLIP
 
+# The tests run tiny models: one thread is faster than two fighting over a
+# busy machine (tiny convolutions ran ~100x faster), and results are stable.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope='session')
 def tiny_clip():

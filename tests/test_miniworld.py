@@ -90,6 +90,7 @@ def test_source_and_target_classes_are_disjoint():
 def test_dataset_labels_names_and_determinism():
     from mmpretrain.registry import DATASETS
     cfg = dict(type='MiniWorldClassification', split='stars_hearts',
+               _scope_='mmpretrain',
                subset='unseen', images_per_class=2, sample_seed=5)
     ds = DATASETS.build(cfg)
     _, unseen = mw.target_classes('stars_hearts')
@@ -100,11 +101,10 @@ def test_dataset_labels_names_and_determinism():
     assert np.array_equal(DATASETS.build(cfg)[3]['img'], item['img'])
     other = DATASETS.build(dict(cfg, sample_seed=6))[3]['img']
     assert not np.array_equal(other, item['img'])
-    dark = DATASETS.build(dict(type='MiniWorldClassification',
-                               split='shapes100_dark'))
+    dark = DATASETS.build(dict(cfg, split='shapes100_dark', subset='all'))
     assert dark.domain == 'shifted'
     with pytest.raises(ValueError, match='split='):
-        DATASETS.build(dict(type='MiniWorldClassification', split='x'))
+        DATASETS.build(dict(cfg, split='x'))
 
 
 def test_tiny_clip_trainer_is_deterministic_and_loadable(tmp_path):

@@ -1,0 +1,21 @@
+# Copyright (c) pomp_mm contributors. All rights reserved.
+"""Open-vocabulary detection in mmdet with a POMP prompt.
+
+Importing this package registers, in mmdet's registries:
+``PompZeroShotClassifier``, ``PompBBoxHead``, ``PompSigmoidCELoss``,
+``PompTwoStageDetector`` (MODELS) and ``ImageLabelDataset`` (DATASETS).
+"""
+import pomp_mm.core  # noqa: F401  (root registrations, loader fix)
+from .bbox_head import PompBBoxHead
+from .datasets import ImageLabelDataset, remove_rare
+from .detector import PompTwoStageDetector
+from .losses import PompSigmoidCELoss, get_fed_loss_inds, load_class_frequency
+from .zero_shot_classifier import (BUILTIN_VOCABULARIES,
+                                   PompZeroShotClassifier, resolve_vocabulary)
+
+__all__ = [
+    'PompZeroShotClassifier', 'PompBBoxHead', 'PompSigmoidCELoss',
+    'PompTwoStageDetector', 'ImageLabelDataset', 'remove_rare',
+    'get_fed_loss_inds', 'load_class_frequency', 'resolve_vocabulary',
+    'BUILTIN_VOCABULARIES'
+]

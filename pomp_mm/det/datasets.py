@@ -1,0 +1,100 @@
+# Copyright (c) pomp_mm contributors. All rights reserved.
+"""Image-labelled detection data (Detic's ImageNet-LVIS) and LVIS helpers."""
+import argparse
+import json
+from typing import List, Optional, Sequence
+
+from mmdet.datasets import CocoDataset, LVISV1Dataset
+from mmdet.registry import DATASETS
+
+from pomp_mm.core.checkpoint import atomic_write_text
+
+
+@DATASETS.register_module()
+class ImageLabelDataset(CocoDataset):
+    """Images with image-level labels only, for Detic's max-size loss.
+
+    The annotation file is COCO-style json whose ``images`` carry
+    ``pos_category_ids`` (Detic's ``imagenet_lvis_image_info.json``
+    format); ``annotations`` may be empty or absent. Each image's labels,
+    mapped to this dataset's class indices, go into ``image_labels`` (add
+    it to ``PackDetInputs.meta_keys``); it has no box annotations. Images
+    without a known label are dropped in training. Its classes default to
+    LVIS v1's (set ``metainfo=dict(classes=...)`` for another vocabulary);
+    categories are matched by name.
+
+    Args:
+        *args: ``CocoDataset`` arguments.
+        **kwargs: ``CocoDataset`` keyword arguments.
+    """
+
+    METAINFO = dict(classes=LVISV1Dataset.METAINFO['classes'],
+                    palette=LVISV1Dataset.METAINFO['palette'])
+
+    def parse_data_info(self, raw_data_info: dict) -> dict:
+        """Image info plus ``image_labels``; no instances."""
+        info = super().parse_data_info(raw_data_info)
+        raw = raw_data_info['raw_img_info']
+        if 'pos_category_ids' not in raw:
+            raise ValueError(
+                f'ann_file {self.ann_file}: image id {raw["img_id"]} has no '
+                '"pos_category_ids" (expected image-level labels)')
+        info['image_labels'] = sorted({
+            self.cat2label[c] for c in raw['pos_category_ids']
+            if c in self.cat2label})
+        info['instances'] = []
+        return info
+
+    def filter_data(self) -> List[dict]:
+        """Keep (in training) the images with labels and ``min_size``."""
+        if self.test_mode:
+            return self.data_list
+        min_size = (self.filter_cfg or {}).get('min_size', 0)
+        return [d for d in self.data_list if d['image_labels']
+                and min(d['width'], d['height']) >= min_size]
+
+
+def remove_rare(in_json: str, out_json: str,
+                frequencies: Sequence[str] = ('r', )) -> int:
+    """Write an LVIS annotation file without the rare classes' boxes.
+
+    Detic's ``remove_lvis_rare.py``: annotations of categories whose
+    ``frequency`` is in ``frequencies`` are dropped; categories and images
+    are kept, so the class indices stay those of LVIS v1.
+
+    Args:
+        in_json (str): e.g. ``lvis_v1_train.json``.
+        out_json (str): e.g. ``lvis_v1_train_norare.json``.
+        frequencies (Sequence[str]): Frequency groups to drop.
+            Defaults to ``('r',)``.
+
+    Returns:
+        int: Number of annotations removed.
+    """
+    with open(in_json, encoding='utf-8') as f:
+        data = json.load(f)
+    cats = data.get('categories', [])
+    if not cats or any('frequency' not in c for c in cats):
+        raise ValueError(f'{in_json}: expected LVIS categories with a '
+                         '"frequency" field')
+    drop = {c['id'] for c in cats if c['frequency'] in frequencies}
+    before = len(data['annotations'])
+    data['annotations'] = [a for a in data['annotations']
+                           if a['category_id'] not in drop]
+    atomic_write_text(out_json, json.dumps(data))
+    return before - len(data['annotations'])
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """``python -m pomp_mm.det.datasets IN_JSON OUT_JSON``."""
+    parser = argparse.ArgumentParser(
+        description='Remove the rare-class boxes of an LVIS json (OV-LVIS)')
+    parser.add_argument('in_json', help='e.g. lvis_v1_train.json')
+    parser.add_argument('out_json', help='e.g. lvis_v1_train_norare.json')
+    args = parser.parse_args(argv)
+    n = remove_rare(args.in_json, args.out_json)
+    print(f'removed {n} rare-class annotations -> {args.out_json}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,343 @@
+"""The detection configs train and test end to end on generated data.
+
+Images and annotations are generated in the real COCO / LVIS json formats;
+the detector is shrunk to a ResNet-18 with 8 base channels, 96 px inputs and
+the tiny random CLIP, so everything runs on CPU in seconds.
+"""
+import importlib.util
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmdet.datasets import CocoDataset, LVISV1Dataset
+from mmdet.registry import DATASETS
+from mmengine.config import Config
+from mmengine.runner import Runner
+from PIL import Image
+
+import pomp_mm.det  # noqa: F401
+from pomp_mm.det import resolve_vocabulary
+
+CONFIGS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                   'configs', 'det')
+SIZE = 96
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """Tiny convs: one intra-op thread is far faster on a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def make_images(root, n, boxes_per_image=2, seed=0):
+    """Random images with coloured rectangles; returns [(file, boxes)]."""
+    rng = np.random.RandomState(seed)
+    out = []
+    for i in range(n):
+        img = rng.randint(0, 60, (SIZE, SIZE, 3)).astype(np.uint8)
+        boxes = []
+        for _ in range(boxes_per_image):
+            x, y = rng.randint(0, SIZE // 2, 2)
+            w, h = rng.randint(20, SIZE // 2, 2)
+            img[y:y + h, x:x + w] = rng.randint(100, 255, 3)
+            boxes.append([float(x), float(y), float(w), float(h)])
+        name = f'{i:06d}.jpg'
+        Image.fromarray(img).save(osp.join(root, name))
+        out.append((name, boxes))
+    return out
+
+
+def coco_json(path, images, categories, label_ids, lvis=False):
+    """A COCO (or LVIS v1) style annotation file."""
+    imgs, anns = [], []
+    for i, (name, boxes) in enumerate(images):
+        info = dict(id=i + 1, file_name=name, width=SIZE, height=SIZE)
+        if lvis:
+            info.update(coco_url=f'http://images.cocodataset.org/x/{name}',
+                        not_exhaustive_category_ids=[],
+                        neg_category_ids=[])
+        imgs.append(info)
+        for j, box in enumerate(boxes):
+            ann = dict(id=len(anns) + 1, image_id=i + 1, bbox=box,
+                       area=box[2] * box[3],
+                       category_id=label_ids[(i + j) % len(label_ids)])
+            if not lvis:
+                ann['iscrowd'] = 0
+            anns.append(ann)
+    with open(path, 'w') as f:
+        json.dump(dict(images=imgs, annotations=anns, categories=categories),
+                  f)
+    return str(path)
+
+
+def shrink(cfg, clip_weights, work_dir):
+    """Tiny backbone, tiny CLIP, 96 px, no workers, no downloads."""
+    m = cfg.model
+    m.backbone = dict(type='ResNet', depth=18, base_channels=8,
+                      out_indices=(0, 1, 2, 3), norm_eval=False,
+                      init_cfg=None)
+    m.neck = dict(type='FPN', in_channels=[8, 16, 32, 64], out_channels=16,
+                  num_outs=5)
+    m.rpn_head.in_channels = m.rpn_head.feat_channels = 16
+    m.roi_head.bbox_roi_extractor.out_channels = 16
+    head = m.roi_head.bbox_head
+    head.in_channels, head.fc_out_channels = 16, 32
+    head.cls_predictor_cfg.prompt_learner = dict(
+        type='PompPromptLearner', n_ctx=4,
+        clip=dict(type='FrozenCLIP', model_name='pomp-test-vit',
+                  checkpoint=clip_weights, text_only=True))
+    m.train_cfg.rpn.sampler.num = 64
+    m.train_cfg.rcnn.sampler.num = 32
+    m.test_cfg.rpn.nms_pre = m.test_cfg.rpn.max_per_img = 50
+    m.test_cfg.rcnn.max_per_img = 20
+    m.test_cfg.rcnn.score_thr = 0.0
+    m.train_cfg.rpn_proposal.nms_pre = 200
+    m.train_cfg.rpn_proposal.max_per_img = 100
+
+    def small(pipeline):
+        for t in pipeline:
+            if t['type'] == 'Resize':
+                t['scale'] = (SIZE, SIZE)
+            elif t['type'] == 'RandomChoiceResize':
+                t['scales'] = [(SIZE, SIZE)]
+
+    def visit(ds):
+        if 'pipeline' in ds:
+            small(ds['pipeline'])
+        for key in ('dataset', ):
+            if key in ds:
+                visit(ds[key])
+        for sub in ds.get('datasets', []):
+            visit(sub)
+
+    for name in ('train_dataloader', 'test_dataloader'):
+        loader = cfg[name]
+        loader.num_workers = 0
+        loader.persistent_workers = False
+        visit(loader.dataset)
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1,
+                         val_interval=100)
+    cfg.param_scheduler = []
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.optim_wrapper.optimizer.lr = 0.01
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    cfg.work_dir = str(work_dir)
+    cfg.launcher = 'none'
+    cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),
+                       mp_cfg=dict(mp_start_method='fork'))
+    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
+    return cfg
+
+
+def set_data(loader, root, ann, **kw):
+    ds = loader.dataset
+    while ds.type in ('ClassBalancedDataset', ):
+        ds = ds.dataset
+    ds.update(data_root=str(root), ann_file=ann, data_prefix=dict(img=''),
+              **kw)
+    return ds
+
+
+class Collect:
+    """Wraps model.predict to keep the predicted samples of a test run."""
+
+    def __init__(self, model):
+        self.samples, self.vocabularies = [], []
+        self._predict = model.predict
+        model.predict = self
+
+    def __call__(self, *args, **kwargs):
+        out = self._predict(*args, **kwargs)
+        self.samples += out
+        return out
+
+
+@pytest.fixture(scope='module')
+def coco_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp('coco')
+    classes = resolve_vocabulary('coco')
+    cats = [dict(id=i + 1, name=n, supercategory='x')
+            for i, n in enumerate(classes)]
+    base = [classes.index(n) + 1 for n in ('person', 'car', 'bird')]
+    novel = [classes.index(n) + 1 for n in ('cat', 'dog')]
+    train = coco_json(root / 'train.json', make_images(root, 4), cats, base)
+    val = coco_json(root / 'val.json', make_images(root, 3, seed=1)[:3],
+                    cats, base + novel)
+    return root, train, val
+
+
+@pytest.mark.slow
+def test_ov_coco_trains_and_reports_novel_ap50(coco_data, clip_weights,
+                                               tmp_path):
+    root, train, val = coco_data
+    cfg = Config.fromfile(osp.join(CONFIGS,
+                                   'ov-coco_pomp_faster-rcnn_r50_fpn_1x.py'))
+    shrink(cfg, clip_weights, tmp_path)
+    set_data(cfg.train_dataloader, root, train)
+    set_data(cfg.test_dataloader, root, val)
+    cfg.test_evaluator.ann_file = val
+    cfg.train_dataloader.batch_size = 2
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model
+    # trained on the 48 base classes (VocabularyHook: training set classes)
+    assert model._vocab['train'] == list(cfg.base_classes)
+    model._use_vocabulary('train')
+    assert model.classifiers()[0].class_weight().shape[1] == 49
+    collect = Collect(model)
+    metrics = runner.test()
+    assert {'coco/novel_ap50', 'coco/base_ap50', 'coco/bbox_mAP'} <= set(
+        metrics)
+    # the test vocabulary (65 classes) came from data_sample.text
+    assert model.vocabulary == list(cfg.all_classes)
+    assert model.classifiers()[0].zs_weight.shape[1] == 66
+    names = [n for s in collect.samples for n in
+             s.pred_instances.label_names]
+    labels = [i for s in collect.samples for i in
+              s.pred_instances.labels.tolist()]
+    assert names and names == [cfg.all_classes[i] for i in labels]
+    assert 'zs_weight' not in ''.join(model.state_dict())
+
+
+@DATASETS.register_module(force=True)
+class LVISJsonAsCoco(CocoDataset):
+    """An LVIS v1 json read with pycocotools (no `lvis` package here)."""
+
+    METAINFO = LVISV1Dataset.METAINFO
+
+
+def lvis_categories():
+    names = resolve_vocabulary('lvis_v1')
+    freq = ['r', 'c', 'f']
+    return [dict(id=i + 1, name=n, synset=f'{n}.n.01', synonyms=[n],
+                 def_='', frequency=freq[i % 3], image_count=(i % 7) * 3,
+                 instance_count=(i % 7) * 5) for i, n in enumerate(names)]
+
+
+@pytest.fixture(scope='module')
+def lvis_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp('lvis')
+    cats = lvis_categories()
+    ids = [c['id'] for c in cats if c['image_count'] > 0][:6]
+    train = coco_json(root / 'lvis_v1_train.json', make_images(root, 4), cats,
+                      ids, lvis=True)
+    norare = str(root / 'lvis_v1_train_norare.json')
+    n = pomp_mm.det.remove_rare(train, norare)
+    kept = json.load(open(norare))['annotations']
+    assert n > 0 and all(cats[a['category_id'] - 1]['frequency'] != 'r'
+                         for a in kept)
+    return root, norare
+
+
+def lvis_cfg(name, lvis_data, coco_data, clip_weights, work_dir):
+    """An LVIS config on the generated LVIS-format json. Without the `lvis`
+    package (not installed here) mmdet's LVISV1Dataset/LVISMetric cannot
+    load, so the same json is read by CocoDataset and scored by CocoMetric.
+    """
+    root, norare = lvis_data
+    cfg = Config.fromfile(osp.join(CONFIGS, name))
+    shrink(cfg, clip_weights, work_dir)
+    cfg.model.roi_head.bbox_head.loss_cls.cat_freq_path = norare
+    if cfg.train_dataloader.dataset.type != 'ConcatDataset':
+        ds = set_data(cfg.train_dataloader, root, norare)
+        ds.type = 'LVISJsonAsCoco'
+    return cfg
+
+
+@pytest.mark.slow
+def test_ov_lvis_fed_loss_and_cross_dataset_swap(lvis_data, coco_data,
+                                                 clip_weights, tmp_path):
+    cfg = lvis_cfg('xd-coco_pomp_faster-rcnn_r50_fpn_2x_lvis.py', lvis_data,
+                   coco_data, clip_weights, tmp_path)
+    croot, _, cval = coco_data
+    set_data(cfg.test_dataloader, croot, cval)
+    cfg.test_evaluator.ann_file = cval
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model
+    model._use_vocabulary('train')
+    assert len(model.vocabulary) == 1203
+    clf = model.classifiers()[0]
+    w_lvis = clf.class_weight().clone()
+    assert clf.zs_weight.shape[1] == 1204
+    collect = Collect(model)
+    metrics = runner.test()
+    assert 'coco/bbox_mAP_50' in metrics
+    coco = resolve_vocabulary('coco')
+    assert model.vocabulary == coco
+    # 'person' is LVIS 'person' too: same prompt -> same classifier column
+    lvis = resolve_vocabulary('lvis_v1')
+    torch.testing.assert_close(clf.zs_weight[:, coco.index('person')],
+                               w_lvis[:, lvis.index('person')])
+    assert clf.zs_weight.shape[1] == 81
+    names = [n for s in collect.samples for n in s.pred_instances.label_names]
+    assert names and set(names) <= set(coco)
+
+
+@pytest.mark.slow
+def test_max_size_image_labels(lvis_data, coco_data, clip_weights,
+                               tmp_path):
+    cfg = lvis_cfg('ov-lvis_pomp_faster-rcnn_r50_fpn_2x_max-size.py',
+                   lvis_data, coco_data, clip_weights, tmp_path)
+    root, _ = lvis_data
+    cats = lvis_categories()
+    images = make_images(root, 4, seed=2)
+    info = dict(
+        images=[dict(id=i + 1, file_name=n, width=SIZE, height=SIZE,
+                     pos_category_ids=[cats[3 * i + 1]['id']])
+                for i, (n, _) in enumerate(images)],
+        categories=cats)
+    ann = root / 'imagenet_lvis_image_info.json'
+    ann.write_text(json.dumps(info))
+    box_set = cfg.train_dataloader.dataset.datasets[0]
+    box_set.dataset.update(type='LVISJsonAsCoco', data_root=str(root),
+                           ann_file=lvis_data[1], data_prefix=dict(img=''))
+    cfg.train_dataloader.dataset.datasets[1].update(
+        data_root=str(root), ann_file=str(ann))
+    cfg.train_dataloader.batch_size = 5
+    runner = Runner.from_cfg(cfg)
+    loader = runner.build_dataloader(cfg.train_dataloader)
+    batch = next(iter(loader))
+    kinds = ['image_labels' in s.metainfo for s in batch['data_samples']]
+    assert kinds.count(True) == 4 and kinds.count(False) == 1
+    model = runner.model
+    model.set_vocabulary(resolve_vocabulary('lvis_v1'), 'train')
+    data = model.data_preprocessor(batch, True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert {'loss_image', 'loss_cls', 'loss_bbox', 'loss_rpn_cls'} <= set(
+        losses)
+    assert torch.isfinite(losses['loss_image']) and losses['loss_image'] > 0
+    expected = [cats[3 * (s.metainfo['img_id'] - 1) + 1]['id'] - 1
+                for s in batch['data_samples'] if 'image_labels' in s.metainfo]
+    got = [s.metainfo['image_labels'][0] for s in batch['data_samples']
+           if 'image_labels' in s.metainfo]
+    assert got == expected
+    runner.model.parse_losses(losses)[0].backward()
+    clf = model.classifiers()[0]
+    assert clf.linear.weight.grad.abs().sum() > 0
+    assert clf.prompt_learner.ctx.grad is None  # frozen prompt
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec('lvis') is None,
+    reason='the `lvis` package is not installed (pip install lvis); '
+    "mmdet's LVISV1Dataset and LVISMetric need it")
+def test_ov_lvis_real_lvis_metric(lvis_data, clip_weights, tmp_path):
+    root, norare = lvis_data
+    cfg = Config.fromfile(osp.join(CONFIGS,
+                                   'ov-lvis_pomp_faster-rcnn_r50_fpn_2x.py'))
+    shrink(cfg, clip_weights, tmp_path)
+    cfg.model.roi_head.bbox_head.loss_cls.cat_freq_path = norare
+    set_data(cfg.train_dataloader, root, norare)
+    set_data(cfg.test_dataloader, root, norare)
+    cfg.test_evaluator.ann_file = norare
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.test()
+    assert 'lvis/bbox_APr' in metrics

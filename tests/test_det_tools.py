@@ -1,0 +1,110 @@
+"""tools/det_demo.py and tools/test.py with a detection config + prompt."""
+import importlib.util
+import json
+import os.path as osp
+
+import cv2
+import pytest
+import torch
+from mmengine.config import Config
+
+from pomp_mm.core.checkpoint import save_prompt
+from test_det_configs import (CONFIGS, SIZE, coco_data, make_images,  # noqa
+                              one_thread, set_data, shrink)
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+pytestmark = pytest.mark.slow
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def det_config(tmp_path, coco_data, clip_weights):
+    root, _, val = coco_data
+    cfg = Config.fromfile(osp.join(CONFIGS,
+                                   'ov-coco_pomp_faster-rcnn_r50_fpn_1x.py'))
+    shrink(cfg, clip_weights, tmp_path / 'work')
+    set_data(cfg.test_dataloader, root, val)
+    cfg.test_evaluator.ann_file = val
+    path = str(tmp_path / 'det_cfg.py')
+    cfg.dump(path)
+    prompt = str(tmp_path / 'prompt.pth')
+    torch.manual_seed(1)
+    save_prompt(prompt, torch.randn(4, 32) * 0.02, epoch=1, meta={})
+    return path, prompt
+
+
+def test_demo_free_text(det_config, tmp_path, capsys):
+    cfg, prompt = det_config
+    image = osp.join(str(tmp_path), make_images(str(tmp_path), 1)[0][0])
+    out = str(tmp_path / 'vis.png')
+    demo = _tool('det_demo')
+    result = demo.main([image, cfg, '--prompt', prompt, '--texts',
+                        'red square . blue circle', '--out', out,
+                        '--score-thr', '0'])
+    drawn = cv2.imread(out)
+    assert drawn is not None and drawn.shape == (SIZE, SIZE, 3)
+    names = result.pred_instances.label_names
+    assert names and set(names) <= {'red square', 'blue circle'}
+    labels = result.pred_instances.labels.tolist()
+    assert names == [['red square', 'blue circle'][i] for i in labels]
+    printed = capsys.readouterr().out
+    assert f'over 2 class(es) -> {out}' in printed
+    assert printed.count('\n') == len(names) + 1
+    for bad, msg in ((['--texts', ' . '], 'no class name'),
+                     (['--texts', 'a', '--out', str(tmp_path / 'x.gif')],
+                      'expected a .png or .jpg')):
+        argv = [image, cfg, '--texts', 'a', '--out', out] + bad
+        with pytest.raises(SystemExit):
+            demo.main(argv)
+        assert msg in capsys.readouterr().err
+
+
+def test_tools_test_loads_prompt_into_detector(det_config, tmp_path):
+    cfg, prompt = det_config
+    out = str(tmp_path / 'metrics.json')
+    metrics = _tool('test').main([cfg, prompt, '--out', out])
+    assert 'coco/novel_ap50' in metrics
+    assert json.load(open(out))['coco/novel_ap50'] == pytest.approx(
+        metrics['coco/novel_ap50'])
+    log = open(next(p for p in __import__('glob').glob(
+        str(tmp_path / 'work' / '*' / '*.log')))).read()
+    assert f'loaded prompt {prompt} into 1 learner(s)' in log
+
+
+def test_dump_text_features_npy_is_the_prompt_classifier(tmp_path,
+                                                         clip_weights):
+    """The .npy of tools/dump_text_features.py, used as fixed weights,
+    gives the same classifier as the prompt learner it was dumped from."""
+    from pomp_mm.det import PompZeroShotClassifier
+    names = ['traffic light', 'zebra', 'hot dog']
+    classes = tmp_path / 'names.txt'
+    classes.write_text('\n'.join(names) + '\n')
+    prompt = str(tmp_path / 'prompt.pth')
+    torch.manual_seed(2)
+    save_prompt(prompt, torch.randn(4, 32) * 0.02, epoch=1, meta={})
+    npy = str(tmp_path / 'feats.npy')
+    _tool('dump_text_features').main([
+        '--model', 'pomp-test-vit', '--clip-checkpoint', clip_weights,
+        '--prompt', prompt, '--classes', str(classes), '--out', npy])
+    fixed = PompZeroShotClassifier(8, 4, zs_weight_path=npy)
+    learned = PompZeroShotClassifier(
+        8, 4, vocabulary=names,
+        prompt_learner=dict(
+            type='PompPromptLearner', prompt_checkpoint=prompt,
+            clip=dict(type='FrozenCLIP', model_name='pomp-test-vit',
+                      checkpoint=clip_weights, text_only=True)))
+    torch.testing.assert_close(fixed.class_weight(), learned.class_weight(),
+                               rtol=1e-5, atol=1e-5)
+    # and a different prompt gives a different classifier
+    other = str(tmp_path / 'other.pth')
+    save_prompt(other, torch.randn(4, 32), epoch=1, meta={})
+    learned.prompt_learner.load_prompt(other)
+    assert not torch.allclose(fixed.class_weight(), learned.class_weight(),
+                              atol=1e-3)
