@@ -137,7 +137,8 @@ class FrozenCLIP(nn.Module):
         checkpoint (str, optional): Local weight file. ``None`` keeps the
             random initialisation (tests only). Defaults to None.
         precision (str): ``'fp32'``, ``'fp16'`` or ``'bf16'`` weights.
-            Defaults to ``'fp32'``.
+            With fp16/bf16, LayerNorm weights stay float32 and LayerNorm
+            statistics are computed in float32. Defaults to ``'fp32'``.
         quick_gelu (bool, optional): Use QuickGELU activations. ``None``
             picks True for OpenAI-format files and the config's own setting
             otherwise. Defaults to None.
@@ -208,6 +209,10 @@ class FrozenCLIP(nn.Module):
         if text_only:
             self.model.visual = None
         self.model.to(_PRECISIONS[precision])
+        if precision != 'fp32':  # fp32 LayerNorm (mixed-dtype F.layer_norm)
+            for module in self.model.modules():
+                if isinstance(module, nn.LayerNorm):
+                    module.float()
         self.model.requires_grad_(False)
         self.model.eval()
         self.tokenizer = open_clip.get_tokenizer(model_name)

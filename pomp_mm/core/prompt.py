@@ -23,6 +23,7 @@ from mmengine.utils import ProgressBar
 from .checkpoint import load_prompt_ctx
 from .classnames import clean_classname, load_classnames
 from .clip import FrozenCLIP
+from .fast_text import encode_shared_prefix, supports_shared_prefix
 
 POSITIONS = ('end', 'middle', 'front')
 
@@ -82,6 +83,10 @@ class PompPromptLearner(nn.Module):
         prompt_checkpoint (str, optional): Load ``ctx`` from a prompt file
             (see :func:`load_prompt_ctx`). Defaults to None.
         freeze (bool): Freeze ``ctx`` (zero-shot use). Defaults to False.
+        fast_text (bool): Encode prompts with the exact shared-prefix path
+            (:mod:`~pomp_mm.core.fast_text`) whenever it applies: class
+            token at the end, one shared ``ctx``, a standard causal text
+            tower. False always runs the plain path. Defaults to True.
     """
 
     def __init__(self,
@@ -93,8 +98,10 @@ class PompPromptLearner(nn.Module):
                  class_token_position: str = 'end',
                  class_specific: bool = False,
                  prompt_checkpoint: Optional[str] = None,
-                 freeze: bool = False) -> None:
+                 freeze: bool = False,
+                 fast_text: bool = True) -> None:
         super().__init__()
+        self.fast_text = fast_text
         self.clip = MODELS.build(clip) if isinstance(clip, dict) else clip
         if class_token_position not in POSITIONS:
             raise ValueError(f'class_token_position={class_token_position!r}'
@@ -315,17 +322,71 @@ class PompPromptLearner(nn.Module):
         out = both.gather(1, src.unsqueeze(-1).expand(-1, -1, both.shape[-1]))
         return out, eot
 
+    def fast_path_reason(self) -> str:
+        """Why the shared-prefix path does not apply ('' when it does)."""
+        if self.class_token_position != 'end':
+            return (f'class_token_position={self.class_token_position!r} '
+                    "(the prefix is shared only with 'end')")
+        if self.class_specific:
+            return 'class_specific=True (no shared ctx)'
+        return supports_shared_prefix(self.clip)[1]
+
     def forward(self,
                 class_idx: Optional[torch.Tensor] = None,
                 normalize: bool = False,
-                truncate: bool = True) -> torch.Tensor:
-        """Text features of the prompts of ``class_idx`` (all if None)."""
+                truncate: bool = True,
+                fast: Optional[bool] = None) -> torch.Tensor:
+        """Text features of the prompts of ``class_idx`` (all if None).
+
+        Args:
+            class_idx (Tensor, optional): (n,) class indices; repeats are
+                allowed. Defaults to None (the whole vocabulary).
+            normalize (bool): L2-normalise. Defaults to False.
+            truncate (bool): Plain path only: run the first
+                ``max(eot) + 1`` positions; False runs all 77 (the
+                official computation, kept as the reference).
+                Defaults to True.
+            fast (bool, optional): Use the shared-prefix path
+                (:func:`~pomp_mm.core.fast_text.encode_shared_prefix`).
+                ``None`` uses it when it applies, ``truncate`` is True and
+                ``fast_text`` is set; True insists (an error if it cannot
+                apply); False runs the plain path. Defaults to None.
+
+        Returns:
+            Tensor: (n, embed_dim) features, with grads to ``ctx``.
+        """
         if class_idx is None:
             class_idx = torch.arange(self.num_classes,
                                      device=self.token_ids.device)
+        if fast is None:
+            fast = self.fast_text and truncate and not self.fast_path_reason()
+        elif fast:
+            reason = self.fast_path_reason()
+            if reason:
+                raise ValueError(f'fast=True: the shared-prefix text path '
+                                 f'does not apply: {reason}')
+        if fast:
+            return self._forward_shared_prefix(class_idx, normalize)
         emb, eot = self.prompt_embeddings(class_idx, truncate=truncate)
         return self.clip.encode_embeddings(
             emb, eot, normalize=normalize, truncate=truncate)
+
+    def _forward_shared_prefix(self, class_idx: torch.Tensor,
+                               normalize: bool) -> torch.Tensor:
+        """Each distinct class once, ``[SOS][ctx]`` computed once."""
+        if self.num_classes == 0:
+            raise RuntimeError('PompPromptLearner has no vocabulary; call '
+                               'set_vocabulary() or set `vocabulary`')
+        classes, inverse = torch.unique(class_idx, return_inverse=True)
+        plen = 1 + self.n_ctx
+        eot = self.eot_idx[classes]
+        width = int(eot.max()) + 1 - plen
+        suffix_ids = self.token_ids[classes, plen:plen + width]
+        sos = self.clip.token_embedding(self.token_ids[:1, 0])
+        prefix = torch.cat([sos.to(self.ctx.dtype), self.ctx])
+        feats = encode_shared_prefix(self.clip, prefix, suffix_ids,
+                                     eot - plen + 1, normalize=normalize)
+        return feats[inverse]
 
     @torch.no_grad()
     def encode_vocabulary(self,
@@ -361,7 +422,8 @@ class PompPromptLearner(nn.Module):
     def extra_repr(self) -> str:
         return (f'n_ctx={self.n_ctx}, classes={self.num_classes}, '
                 f'position={self.class_token_position!r}, '
-                f'class_specific={self.class_specific}')
+                f'class_specific={self.class_specific}, '
+                f'fast_text={self.fast_text}')
 
 
 def load_prompt_into(model: nn.Module, path: str) -> int:
