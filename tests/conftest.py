@@ -10,6 +10,17 @@ from pomp_mm.core import FrozenCLIP
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Tests that build runners set MMEngine's global default scope; put it
+    back so the next test's registry lookups are not redirected."""
+    from mmengine.registry import DefaultScope
+    saved = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
+
+
 @pytest.fixture(scope='session')
 def tiny_clip():
     """A random 'pomp-test-vit' CLIP (text width 32, embed dim 32)."""

@@ -77,7 +77,8 @@ def main(argv=None):
         runner.logger.info(f'loaded prompt {prompt} into {n} learner(s)')
     metrics = runner.test()
     if args.out:
-        atomic_write_text(args.out, json.dumps(metrics, indent=2) + '\n')
+        atomic_write_text(args.out,
+                          json.dumps(metrics, indent=2, default=float) + '\n')
         runner.logger.info(f'metrics written to {osp.abspath(args.out)}')
     return metrics
 

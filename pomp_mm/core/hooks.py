@@ -7,6 +7,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+from mmengine.runner import EpochBasedTrainLoop
 
 from .checkpoint import save_prompt
 
@@ -49,8 +50,7 @@ class PromptCheckpointHook(Hook):
             return
         meta = checkpoint.get('meta', {})
         epoch, it = int(meta.get('epoch', 0)), int(meta.get('iter', 0))
-        by_epoch = runner.train_loop is not None and getattr(
-            runner.train_loop, '_max_epochs', None) is not None
+        by_epoch = isinstance(runner.train_loop, EpochBasedTrainLoop)
         name = f'prompt_epoch_{epoch}.pth' if by_epoch else \
             f'prompt_iter_{it}.pth'
         out_dir = self.out_dir or runner.work_dir
