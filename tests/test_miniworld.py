@@ -76,13 +76,13 @@ def test_source_and_target_classes_are_disjoint():
     assert len(source) + len(target) == mw.NUM_CLASSES
     for name in mw.TARGETS:
         seen, unseen = mw.target_classes(name)
-        assert len(seen) == len(unseen) == 50
+        assert len(seen) == len(unseen) == mw.TARGETS[name].num_classes // 2
         assert not set(seen) & set(unseen)
         assert set(seen + unseen) <= set(target)
     stars = sum(mw.target_classes('stars_hearts'), [])
     assert {mw.class_attributes(c)[2] for c in stars} <= {'star', 'heart'}
-    assert mw.target_classes('shapes100_dark') == \
-        mw.target_classes('shapes100')
+    assert mw.target_classes('mixed200_dark') == \
+        mw.target_classes('mixed200')
     with pytest.raises(ValueError, match='unknown mini-world target'):
         mw.target_classes('nope')
 
@@ -101,7 +101,7 @@ def test_dataset_labels_names_and_determinism():
     assert np.array_equal(DATASETS.build(cfg)[3]['img'], item['img'])
     other = DATASETS.build(dict(cfg, sample_seed=6))[3]['img']
     assert not np.array_equal(other, item['img'])
-    dark = DATASETS.build(dict(cfg, split='shapes100_dark', subset='all'))
+    dark = DATASETS.build(dict(cfg, split='mixed200_dark', subset='all'))
     assert dark.domain == 'shifted'
     with pytest.raises(ValueError, match='split='):
         DATASETS.build(dict(cfg, split='x'))

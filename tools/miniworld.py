@@ -20,6 +20,7 @@ import json
 import os
 import os.path as osp
 import sys
+import time
 from typing import Dict, List
 
 from mmengine.config import Config
@@ -33,14 +34,15 @@ from pomp_mm.miniworld import TARGETS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG = osp.join(ROOT, 'configs', 'miniworld')
-METHODS = ('hand template', 'CoOp (target seen, 16 shots)', 'POMP (source)')
+METHODS = ('hand template', 'CoOp (target seen, 8 shots)', 'POMP (source)')
 
 
-def _config(name: str, work_dir: str, options: dict) -> Config:
+def _config(name: str, work_dir: str, options: dict,
+            log_level: str = 'WARNING') -> Config:
     cfg = Config.fromfile(osp.join(CFG, name))
     cfg.merge_from_dict(options)
     cfg.work_dir = work_dir
-    cfg.log_level = 'WARNING'
+    cfg.log_level = log_level
     return cfg
 
 
@@ -49,8 +51,14 @@ def _train(name: str, work_dir: str, options: dict) -> str:
     if osp.isfile(prompt):
         print(f'[miniworld] reusing {prompt}', flush=True)
         return prompt
-    runner = Runner.from_cfg(_config(name, work_dir, options))
+    cfg = _config(name, work_dir, options, log_level='INFO')
+    print(f'[miniworld] training {name} -> {work_dir} (log: '
+          f'{work_dir}/<timestamp>/<timestamp>.log)', flush=True)
+    start = time.time()
+    runner = Runner.from_cfg(cfg)
     runner.train()
+    print(f'[miniworld] {name} done in {time.time() - start:.0f} s',
+          flush=True)
     return prompt
 
 
@@ -143,8 +151,10 @@ def plot(results, path: str) -> None:
         ax.set_xticks(x, targets)
         ax.set_title(title)
     axes[0].set_ylabel('top-1 accuracy (%)')
-    axes[1].legend(loc='upper right', fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc='lower center', ncol=len(METHODS),
+               fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=110))
     plt.close(fig)
 
@@ -156,13 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help='tiny CLIP checkpoint (trained if missing)')
     p.add_argument('--clip-model', default='pomp-mini-vit',
                    help='open_clip config of the tiny CLIP')
-    p.add_argument('--clip-steps', type=int, default=600)
+    p.add_argument('--clip-steps', type=int, default=400)
     p.add_argument('--source-classes', type=int, default=None,
                    help='use only this many source classes (default: all)')
     p.add_argument('--clip-batch', type=int, default=256)
     p.add_argument('--targets', nargs='+', default=list(TARGETS),
                    choices=list(TARGETS))
-    p.add_argument('--test-images', type=int, default=20,
+    p.add_argument('--test-images', type=int, default=10,
                    help='test images per class')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--quick', action='store_true',

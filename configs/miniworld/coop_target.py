@@ -1,12 +1,12 @@
-# CoOp on a mini-world target's seen classes (16 shots, full softmax), the
+# CoOp on a mini-world target's seen classes (8 shots, full softmax), the
 # baseline POMP is compared with. tools/miniworld.py sets the target.
 _base_ = ['./pomp_source.py']
 
-target = 'shapes100'
+target = 'mixed200'
 model = dict(loss=dict(num_classes_per_step=None))  # full softmax = CoOp
 train_dataloader = dict(
     batch_size=32,
-    dataset=dict(split=target, subset='seen', images_per_class=16,
+    dataset=dict(split=target, subset='seen', images_per_class=8,
                  sample_seed=11))
 val_dataloader = dict(
     dataset=dict(split=target, subset='seen', images_per_class=4,

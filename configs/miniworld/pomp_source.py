@@ -36,7 +36,7 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='MiniWorldClassification', split='source',
-                 images_per_class=2, sample_seed=1, pipeline=train_pipeline))
+                 images_per_class=1, sample_seed=1, pipeline=train_pipeline))
 # model selection on held-out source images (as POMP uses IN-21K val)
 val_dataloader = dict(
     collate_fn=dict(type='default_collate'),

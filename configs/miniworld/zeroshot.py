@@ -8,5 +8,5 @@ model = dict(prompt_learner=dict(n_ctx=None, ctx_init='a photo of a',
                                  freeze=True))
 test_dataloader = dict(
     batch_size=128,
-    dataset=dict(split='shapes100', subset='unseen', images_per_class=20,
+    dataset=dict(split='mixed200', subset='unseen', images_per_class=20,
                  sample_seed=3, max_classes=None))

@@ -1,6 +1,6 @@
 # POMP pre-training on the embedded default data (generated on first use, no
-# download) with a tiny CLIP; runs in minutes on 2 CPU cores. This is the
-# README's main job:
+# download) with a random tiny CLIP: a 30-second demo of the loop (accuracy
+# is at chance; tools/miniworld.py is the meaningful run):
 #   python tools/train.py configs/pomp/pretrain.py
 #   python tools/test.py configs/pomp/pretrain.py work_dirs/pretrain/prompt_latest.pth
 # Real recipes: configs/pomp/pomp_vit-b16_nctx{4,16}_ep{5,20}_in21k.py.

@@ -34,8 +34,8 @@ class MiniWorldClassification(BaseDataset):
 
     Args:
         split (str): ``'source'`` (the pre-training vocabulary, 16,589
-            classes) or a target name (``'shapes100'``, ``'stars_hearts'``,
-            ``'shapes100_dark'``).
+            classes) or a target name (``'mixed200'``, ``'stars_hearts'``,
+            ``'mixed200_dark'``).
         subset (str): ``'seen'``, ``'unseen'`` or ``'all'`` classes of a
             target. Ignored for the source. Defaults to ``'all'``.
         images_per_class (int): Samples per class (the "shots" of a training

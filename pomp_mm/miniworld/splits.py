@@ -36,10 +36,10 @@ class TargetSpec:
 
 TARGETS: Dict[str, TargetSpec] = {
     t.name: t for t in (
-        TargetSpec('shapes100', 100),
+        TargetSpec('mixed200', 200),
         TargetSpec('stars_hearts', 100, shapes=('star', 'heart')),
-        TargetSpec('shapes100_dark', 100, domain='shifted',
-                   same_classes_as='shapes100'),
+        TargetSpec('mixed200_dark', 200, domain='shifted',
+                   same_classes_as='mixed200'),
     )
 }
 
