@@ -1,5 +1,4 @@
 """tools/benchmark.py: workload, summaries and a quick end-to-end run."""
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -7,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(ROOT, 'tools', 'benchmark.py')
@@ -14,10 +14,7 @@ TOOL = osp.join(ROOT, 'tools', 'benchmark.py')
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location('tool_benchmark', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('benchmark')
 
 
 def test_names_are_distinct_with_imagenet21k_like_lengths(bench):

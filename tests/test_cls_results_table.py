@@ -1,6 +1,5 @@
 """tools/results_table.py: real tiny runs -> metric files -> table + plot."""
 import csv
-import importlib.util
 import json
 import os.path as osp
 
@@ -8,17 +7,14 @@ import pytest
 import torch
 
 from pomp_mm.core import save_prompt
+from tool_loader import load_tool
 from test_cls_data import make_dataset, one_thread  # noqa: F401
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'results_table', osp.join(ROOT, 'tools', 'results_table.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('results_table')
 
 
 TINY = [

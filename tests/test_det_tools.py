@@ -1,5 +1,4 @@
 """tools/det_demo.py and tools/test.py with a detection config + prompt."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -9,6 +8,7 @@ import torch
 from mmengine.config import Config
 
 from pomp_mm.core.checkpoint import save_prompt
+from tool_loader import load_tool
 from test_det_configs import (CONFIGS, SIZE, coco_data, make_images,  # noqa
                               one_thread, set_data, shrink)
 
@@ -16,12 +16,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.slow
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_tool = load_tool
 
 
 @pytest.fixture

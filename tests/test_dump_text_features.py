@@ -1,6 +1,5 @@
 # Copyright (c) pomp_mm contributors. All rights reserved.
 """Tests of tools/dump_text_features.py (tiny random CLIP, CPU, seconds)."""
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 
 # pomp_mm.core registers the tiny open_clip configs ('pomp-test-vit')
 from pomp_mm.core import FrozenCLIP, PompPromptLearner, save_prompt
+from tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCRIPT = osp.join(ROOT, 'tools', 'dump_text_features.py')
@@ -24,11 +24,7 @@ N_CTX, WIDTH, DIM = 4, 32, 32
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location('dump_text_features',
-                                                  SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('dump_text_features')
 
 
 tool = _load_tool()

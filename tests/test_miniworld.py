@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw
 
 import pomp_mm.miniworld as mw
 from pomp_mm.miniworld.world import COLOURS, _secondary
+from tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -108,11 +109,7 @@ def test_dataset_labels_names_and_determinism():
 
 
 def test_tiny_clip_trainer_is_deterministic_and_loadable(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'train_tiny_clip', osp.join(ROOT, 'tools', 'train_tiny_clip.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('train_tiny_clip')
     outs = []
     for i in range(2):
         out = str(tmp_path / f'clip{i}.pt')
@@ -132,12 +129,8 @@ def test_tiny_clip_trainer_is_deterministic_and_loadable(tmp_path):
 @pytest.mark.slow
 def test_transfer_table_end_to_end(tmp_path):
     """tools/miniworld.py: CLIP -> POMP -> CoOp -> zero-shot table."""
-    import importlib.util
     import json
-    spec = importlib.util.spec_from_file_location(
-        'miniworld_tool', osp.join(ROOT, 'tools', 'miniworld.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('miniworld')
     work = tmp_path / 'work'
     argv = ['--work-dir', str(work), '--clip', str(tmp_path / 'clip.pt'),
             '--clip-model', 'pomp-tiny-vit', '--clip-steps', '2',

@@ -1,5 +1,4 @@
 """End to end through tools/: train -> prompt file -> test / dump / resume."""
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -10,18 +9,14 @@ import pytest
 import torch
 
 from pomp_mm.core import load_prompt_ctx
+from tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'pomp', 'pretrain.py')
 pytestmark = pytest.mark.slow
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_tool = load_tool
 
 
 def _options(tmp_path, epochs=2):
