@@ -1,5 +1,6 @@
 """End to end through tools/: train -> prompt file -> test / dump / resume."""
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -116,3 +117,28 @@ def test_bad_cli_inputs_one_line(tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             train.main([CONFIG, '--work-dir', str(ro / 'w')])
         assert 'not writable' in str(e.value.code)
+
+
+def test_two_process_gloo_train_and_test_match_one_process(trained):
+    """tools/dist_train.sh / dist_test.sh on CPU (gloo, 2 processes): the
+    2-process test of a prompt equals the 1-process test of it."""
+    tmp, work = trained
+    dist = tmp / 'dist'
+    env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000))
+    opts = ['--cfg-options', *_options(tmp, epochs=1)]
+    proc = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2',
+         '--work-dir', str(dist), *opts], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (dist / 'prompt_epoch_1.pth').is_file()
+    out2 = tmp / 'dist_metrics.json'
+    proc = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'dist_test.sh'), CONFIG,
+         str(work / 'prompt_latest.pth'), '2', '--work-dir', str(dist),
+         '--out', str(out2), *opts], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    single = _tool('test').main([CONFIG, str(work / 'prompt_latest.pth'),
+                                 '--work-dir', str(tmp / 'single'), *opts])
+    assert json.loads(out2.read_text()) == pytest.approx(single)

@@ -22,7 +22,8 @@ import pomp_mm  # noqa: F401
 from pomp_mm.core import patch_mmengine_checkpoint_loading
 from pomp_mm.core.checkpoint import atomic_write_text
 from pomp_mm.core.prompt import load_prompt_into
-from pomp_mm.utils.cli import (CliError, add_common_args, load_config,
+from pomp_mm.utils.cli import (CliError, add_common_args,
+                               init_cpu_distributed, load_config,
                                prompt_only_file)
 
 
@@ -66,6 +67,7 @@ def main(argv=None):
     if args.amp:
         cfg.test_cfg = cfg.get('test_cfg') or {}
         cfg.test_cfg.fp16 = True
+    init_cpu_distributed(cfg)
     patch_mmengine_checkpoint_loading()
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
         else RUNNERS.build(cfg)

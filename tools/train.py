@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 import pomp_mm  # noqa: F401  (torchvision CPU repair, mmengine loading fix)
 from pomp_mm.core import patch_mmengine_checkpoint_loading
 from pomp_mm.utils.cli import (CliError, add_common_args, enable_amp,
-                               load_config)
+                               init_cpu_distributed, load_config)
 
 
 def parse_args(argv=None):
@@ -44,6 +44,7 @@ def main(argv=None):
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
+    init_cpu_distributed(cfg)
     patch_mmengine_checkpoint_loading()  # resume/load_from of our own runs
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
         else RUNNERS.build(cfg)

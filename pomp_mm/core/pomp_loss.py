@@ -135,12 +135,16 @@ class PompLoss(nn.Module):
             self.generator.manual_seed((seed + get_rank()) % 2**63)
             self._seeded = True
 
-    def get_extra_state(self) -> dict:
+    def get_extra_state(self) -> torch.Tensor:
+        # a tensor, not a dict: MMEngine broadcasts state_dict values as
+        # tensors when it initialises a distributed run
         self._ensure_seeded()
-        return {'generator': self.generator.get_state()}
+        return self.generator.get_state()
 
-    def set_extra_state(self, state: dict) -> None:
-        self.generator.set_state(state['generator'])
+    def set_extra_state(self, state: torch.Tensor) -> None:
+        if isinstance(state, dict):  # files written before this change
+            state = state['generator']
+        self.generator.set_state(state)
         self._seeded = True
 
     def num_drawn(self, num_classes: int) -> int:

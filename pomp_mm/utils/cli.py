@@ -122,3 +122,28 @@ def prompt_only_file(path: str) -> Optional[bool]:
     state = obj.get('state_dict', obj) if isinstance(obj, dict) else {}
     return isinstance(state, dict) and not any(
         k.startswith(('prompt_learner.', 'clip.')) for k in state)
+
+
+def init_cpu_distributed(cfg: Config) -> None:
+    """Start a gloo process group for ``--launcher pytorch`` on a machine
+    without CUDA. MMEngine 0.10.7's ``init_dist`` calls
+    ``torch.cuda.set_device`` unconditionally (the Runner skips it when a
+    group already exists) and wraps the model with ``device_ids=[rank]``,
+    which DDP refuses for CPU modules."""
+    import torch.distributed as dist
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available() or \
+            dist.is_initialized():
+        return
+    import os
+
+    from mmengine.dist.utils import init_local_group
+    dist.init_process_group(backend='gloo')
+    per_node = int(os.environ.get('LOCAL_WORLD_SIZE', dist.get_world_size()))
+    init_local_group(dist.get_rank() // per_node, per_node)
+    # CPU modules take device_ids=None (MMEngine passes [LOCAL_RANK])
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False)
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    cfg.env_cfg = cfg.get('env_cfg') or {}
+    cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
