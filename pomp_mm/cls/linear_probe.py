@@ -55,13 +55,7 @@ class CLIPImageBackbone(nn.Module):
 
     def forward(self, images: torch.Tensor) -> Tuple[torch.Tensor]:
         """``(features,)``: (B, embed_dim) frozen image features, no grad."""
-        expected = self.clip.image_size
-        if tuple(images.shape[-2:]) != expected:
-            raise ValueError(
-                f'input images are {tuple(images.shape[-2:])} but CLIP '
-                f'{self.clip.model_name!r} expects {expected}; set the '
-                'crop/resize size of the data pipeline to match')
-        with torch.no_grad():
+        with torch.no_grad():  # encode_image checks the input size
             feats = self.clip.encode_image(images).float()
         if self.normalize:
             feats = F.normalize(feats, dim=-1)

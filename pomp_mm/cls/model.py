@@ -14,7 +14,7 @@ Vocabularies come from the datasets through
 :class:`~pomp_mm.core.VocabularyHook`, or from ``train_vocabulary`` /
 ``test_vocabulary`` in the config.
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -104,6 +104,20 @@ class CLIPClassifierBase(BaseModel):
                                      to_rgb=True)
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
+        # (C, D) normalised class features; never saved, rebuilt on demand
+        self.register_buffer('text_classifier', torch.zeros(0),
+                             persistent=False)
+        self._classifier_key = None
+
+    def _cached_classifier(self, key: tuple,
+                           compute: Callable[[], torch.Tensor]
+                           ) -> torch.Tensor:
+        """``text_classifier``, recomputed by ``compute()`` only when
+        ``key`` (what the features depend on) changes."""
+        if key != self._classifier_key:
+            self.text_classifier = compute().float()
+            self._classifier_key = key
+        return self.text_classifier
 
     @property
     def clip(self) -> FrozenCLIP:
@@ -125,15 +139,8 @@ class CLIPClassifierBase(BaseModel):
 
     def _images(self, inputs) -> torch.Tensor:
         """One (B*V, C, H, W) batch from a tensor or a list of V views."""
-        images = torch.cat(list(inputs)) if isinstance(inputs, (list, tuple)) \
+        return torch.cat(list(inputs)) if isinstance(inputs, (list, tuple)) \
             else inputs
-        expected = self.clip.image_size
-        if tuple(images.shape[-2:]) != expected:
-            raise ValueError(
-                f'input images are {tuple(images.shape[-2:])} but CLIP '
-                f'{self.clip.model_name!r} expects {expected}; set the '
-                'crop/resize size of the data pipeline to match')
-        return images
 
     def extract_feat(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised image features from the frozen image tower."""
@@ -211,10 +218,6 @@ class PromptCLIPClassifier(CLIPClassifierBase):
                                                           test_vocabulary)):
             if vocab is not None:
                 self.set_vocabulary(vocab, mode)
-        self.register_buffer('text_classifier',
-                             torch.zeros(0),
-                             persistent=False)
-        self._classifier_key = None
 
     @property
     def clip(self) -> FrozenCLIP:
@@ -298,13 +301,13 @@ class PromptCLIPClassifier(CLIPClassifierBase):
         key = (learner.vocabulary_version, ctx._version, ctx.data_ptr(),
                str(ctx.device),
                None if class_map is None else tuple(class_map.tolist()))
-        if key != self._classifier_key:
+
+        def compute():
             feats = learner.encode_vocabulary(self.text_batch_size,
-                                              normalize=True).float()
-            self.text_classifier = feats if class_map is None else \
-                feats[class_map]
-            self._classifier_key = key
-        return self.text_classifier
+                                              normalize=True)
+            return feats if class_map is None else feats[class_map]
+
+        return self._cached_classifier(key, compute)
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C) scaled cosine logits over the test vocabulary."""

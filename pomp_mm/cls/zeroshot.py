@@ -102,10 +102,6 @@ class TemplateCLIPClassifier(CLIPClassifierBase):
         self.class_names: Optional[List[str]] = None
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
-        self.register_buffer('text_classifier',
-                             torch.zeros(0),
-                             persistent=False)
-        self._classifier_key = None
 
     @property
     def clip(self) -> FrozenCLIP:
@@ -137,7 +133,8 @@ class TemplateCLIPClassifier(CLIPClassifierBase):
                 'vocabulary in the model config')
         device = next(self.clip.parameters()).device
         key = (tuple(self.class_names), str(device))
-        if key != self._classifier_key:
+
+        def compute():
             names = [clean_classname(n) for n in self.class_names]
             weights = build_zero_shot_classifier(
                 self.clip.model,
@@ -147,13 +144,13 @@ class TemplateCLIPClassifier(CLIPClassifierBase):
                 num_classes_per_batch=self.text_batch_size,
                 device=device,
                 use_tqdm=len(names) > self.text_batch_size)
-            self.text_classifier = weights.t().float().contiguous()
-            self._classifier_key = key
             print_log(
                 f'zero-shot classifier: {len(names)} classes x '
                 f'{len(self.templates)} template(s)',
                 logger='current')
-        return self.text_classifier
+            return weights.t().contiguous()
+
+        return self._cached_classifier(key, compute)
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C) scaled cosine logits over the vocabulary."""

@@ -285,6 +285,11 @@ class FrozenCLIP(nn.Module):
         """Image features (B, embed_dim) from CLIP's image tower."""
         if self.model.visual is None:
             raise RuntimeError('this FrozenCLIP was built with text_only=True')
+        if tuple(images.shape[-2:]) != self.image_size:
+            raise ValueError(
+                f'input images are {tuple(images.shape[-2:])} but CLIP '
+                f'{self.model_name!r} expects {self.image_size}; set the '
+                'crop/resize size of the data pipeline to match')
         param = next(self.model.visual.parameters())
         feats = self.model.visual(images.to(param.dtype))
         return F.normalize(feats, dim=-1) if normalize else feats
