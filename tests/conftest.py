@@ -21,6 +21,15 @@ def _restore_default_scope():
     DefaultScope._instance_dict.update(saved)
 
 
+@pytest.fixture
+def mmseg_scope():
+    """Build in mmseg's scope whatever default scope earlier tests left
+    (segmentation tests use it through ``pytestmark``)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
+
+
 @pytest.fixture(scope='session')
 def tiny_clip():
     """A random 'pomp-test-vit' CLIP (text width 32, embed dim 32)."""

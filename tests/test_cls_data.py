@@ -192,7 +192,6 @@ def make_dataset(key: str, root: str, train_per_class: int = 2) -> Result:
 
 # -- the readers -------------------------------------------------------------
 import pytest  # noqa: E402
-import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmpretrain.registry import DATASETS  # noqa: E402
 
@@ -214,14 +213,6 @@ def dataset_cfg(key: str, data_root: str, which: str = 'test_dataset'):
     ds['pipeline'] = []
     return ds
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One torch thread: the CI machine's 2 cores are shared by many jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def curated_names():

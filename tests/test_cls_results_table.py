@@ -8,7 +8,7 @@ import torch
 
 from pomp_mm.core import save_prompt
 from tool_loader import load_tool
-from test_cls_data import make_dataset, one_thread  # noqa: F401
+from test_cls_data import make_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

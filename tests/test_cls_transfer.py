@@ -20,7 +20,6 @@ from pomp_mm.cls.model import dedup_names
 from pomp_mm.cls.zeroshot import TEMPLATE_SETS
 from pomp_mm.core import PompPromptLearner, save_prompt
 from test_cls_data import ALL, curated_names, make_dataset
-from test_cls_data import one_thread  # noqa: F401  (autouse)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MEAN = torch.tensor([122.770938, 116.7460125, 104.09373615]).view(3, 1, 1)

@@ -8,7 +8,6 @@ from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
 import pomp_mm.cls  # noqa: F401
 from pomp_mm.cls.zeroshot import TEMPLATE_SETS, resolve_templates
-from test_cls_data import one_thread  # noqa: F401  (autouse)
 
 NAMES = ['red circle', 'blue_square', 'green star']
 

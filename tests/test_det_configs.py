@@ -25,14 +25,6 @@ CONFIGS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
 SIZE = 96
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """Tiny convs: one intra-op thread is far faster on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def make_images(root, n, boxes_per_image=2, seed=0):
     """Random images with coloured rectangles; returns [(file, boxes)]."""

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from pomp_mm.core.checkpoint import save_prompt
 from tool_loader import load_tool
 from test_det_configs import (CONFIGS, SIZE, coco_data, make_images,  # noqa
-                              one_thread, set_data, shrink)
+                              set_data, shrink)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.slow

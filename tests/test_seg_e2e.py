@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 from PIL import Image
 
 from pomp_mm.core import load_prompt_ctx
@@ -26,14 +25,7 @@ from pomp_mm.seg.splits import (COCO_STUFF_CLASSES, COCO_STUFF_SEEN,
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG_DIR = osp.join(ROOT, 'configs', 'seg')
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def _mmseg_scope():
-    """Build in mmseg's scope whatever default scope earlier tests left."""
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        yield
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('mmseg_scope')]
 
 
 def _scene(rng, labels, h=48, w=64):

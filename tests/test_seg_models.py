@@ -15,23 +15,10 @@ from pomp_mm.core.checkpoint import save_prompt
 from pomp_mm.core.prompt import load_prompt_into
 from pomp_mm.seg import PompTextEncoder, clip_dense_features
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 NAMES = ['cat', 'dog', 'grass', 'sky']
 
-
-@pytest.fixture(autouse=True)
-def _mmseg_scope():
-    """Build in mmseg's scope whatever default scope earlier tests left."""
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        yield
-
-
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny ops on a loaded 2-core machine are 100x faster single-threaded."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _encoder(clip, freeze=True, **kwargs):

@@ -12,23 +12,11 @@ import pomp_mm.seg  # noqa: F401
 from pomp_mm.seg import clip_ensemble
 from pomp_mm.seg.zsseg import masked_crops
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 SEEN = ['cat', 'dog', 'sky']
 ALL = ['cat', 'dog', 'sky', 'grass']
 
-
-@pytest.fixture(autouse=True)
-def _mmseg_scope():
-    """Build in mmseg's scope whatever default scope earlier tests left."""
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        yield
-
-
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model(clip, lam=0.7):

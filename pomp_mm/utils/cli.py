@@ -134,8 +134,6 @@ def init_cpu_distributed(cfg: Config) -> None:
     if cfg.launcher != 'pytorch' or torch.cuda.is_available() or \
             dist.is_initialized():
         return
-    import os
-
     from mmengine.dist.utils import init_local_group
     dist.init_process_group(backend='gloo')
     per_node = int(os.environ.get('LOCAL_WORLD_SIZE', dist.get_world_size()))
