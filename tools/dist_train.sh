@@ -2,7 +2,8 @@
 # Distributed training with torchrun (OpenMMLab style):
 #   bash tools/dist_train.sh CONFIG GPUS [train.py args...]
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash tools/dist_train.sh CONFIG 8
-# On CPU add: --cfg-options env_cfg.dist_cfg.backend=gloo
+# (tools/dist_test.sh runs this script with TOOL=test.py)
+# On CPU the tools use gloo by themselves.
 set -euo pipefail
 CONFIG=$1
 GPUS=$2
@@ -16,4 +17,4 @@ PYTHON=${PYTHON:-$([ -x "$DIR/../.venv/bin/python" ] && echo "$DIR/../.venv/bin/
 PYTHONPATH="$DIR/..:${PYTHONPATH:-}" \
 "$PYTHON" -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" --nproc_per_node="$GPUS" --master_port="$PORT" \
-    "$DIR/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+    "$DIR/${TOOL:-train.py}" "$CONFIG" "${@:3}" --launcher pytorch
