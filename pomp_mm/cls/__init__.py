@@ -11,6 +11,7 @@ import pomp_mm.datasets  # noqa: F401  (registers the datasets)
 from .linear_probe import CLIPImageBackbone
 from .model import CLIPClassifierBase, PromptCLIPClassifier
 from .zeroshot import TEMPLATE_SETS, TemplateCLIPClassifier, resolve_templates
+from . import zoo  # noqa: F401,E402  (registers the transfer-method zoo)
 
 __all__ = [
     'CLIPClassifierBase', 'PromptCLIPClassifier', 'TemplateCLIPClassifier',
