@@ -135,16 +135,24 @@ def test_transfer_table_end_to_end(tmp_path):
     argv = ['--work-dir', str(work), '--clip', str(tmp_path / 'clip.pt'),
             '--clip-model', 'pomp-tiny-vit', '--clip-steps', '2',
             '--clip-batch', '8', '--source-classes', '40', '--quick',
-            '--targets', 'stars_hearts', '--test-images', '1']
+            '--targets', 'stars_hearts', '--test-images', '1',
+            '--seg-target', 'stars_hearts', '--seg-images', '2']
     results = tool.main(argv)
+    seg = results.pop(tool.SEG_KEY)
+    assert set(seg) == set(tool.METHODS)
+    for seen, unseen, h in seg.values():
+        assert 0 <= seen <= 100 and 0 <= unseen <= 100
+        assert h == pytest.approx(tool.harmonic(seen, unseen), abs=0.01)
     rows = results['stars_hearts']
     assert set(rows) == set(tool.METHODS)
     for seen, unseen, h in rows.values():
         assert 0 <= seen <= 100 and 0 <= unseen <= 100
         assert h == pytest.approx(tool.harmonic(seen, unseen))
-    assert json.loads((work / 'results.json').read_text()) == results
+    assert json.loads((work / 'results.json').read_text()) == dict(
+        results, segmentation=seg)
     assert (work / 'results.png').stat().st_size > 1000
     assert 'POMP (source)' in (work / 'results.md').read_text()
     # the same seed reproduces the table to the printed digits
     again = tool.main(argv + ['--work-dir', str(tmp_path / 'work2')])
+    assert again.pop(tool.SEG_KEY) == seg
     assert tool.table(again) == tool.table(results)

@@ -88,8 +88,15 @@ def test_hiou_zero_and_errors():
     perfect_seen = [([[0, 0, 3]], [[0, 0, 1]])]  # unseen b: IoU 0
     out = _run(HIoUMetric(unseen_classes=['b']), perfect_seen)
     assert out['mIoU-unseen'] == 0.0 and out['hIoU'] == 0.0
-    with pytest.raises(ValueError, match='exactly one'):
-        HIoUMetric()
+    with pytest.raises(ValueError, match='at most one'):
+        HIoUMetric(unseen_classes=['b'], seen_classes=['a'])
+    with pytest.raises(ValueError, match="metainfo has no 'unseen_classes'"):
+        _run(HIoUMetric(), perfect_seen)
+    # the split may come from the dataset's metainfo instead
+    metric = HIoUMetric()
+    metric.dataset_meta = dict(classes=CLASSES, unseen_classes=['b'])
+    metric.process({}, [_sample(p, g) for p, g in perfect_seen])
+    assert metric.evaluate(1) == out
     with pytest.raises(ValueError, match=r"\['zebra'\] are not classes"):
         _run(HIoUMetric(unseen_classes=['zebra']), perfect_seen)
 

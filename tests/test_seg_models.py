@@ -147,12 +147,12 @@ def test_dense_features_against_open_clip(tiny_clip):
     visual = tiny_clip.model.visual
     images = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        plain = clip_dense_features(visual, images, value_trick=False)
+        plain = clip_dense_features(visual, images, mode='plain')
         ref = _open_clip_tokens(visual, images)  # (B, HW, D)
         assert plain.shape == (2, 32, 2, 2)
         torch.testing.assert_close(plain.flatten(2).transpose(1, 2), ref)
         # value trick == last block when each token attends to itself only
-        dense = clip_dense_features(visual, images, value_trick=True)
+        dense = clip_dense_features(visual, images, mode='value')
         x = visual._embeds(images)
         for block in visual.transformer.resblocks[:-1]:
             x = block(x)
@@ -161,6 +161,21 @@ def test_dense_features_against_open_clip(tiny_clip):
         ref = visual.ln_post(x[:, 1:]) @ visual.proj
         torch.testing.assert_close(dense.flatten(2).transpose(1, 2), ref,
                                    atol=1e-5, rtol=1e-5)
+        # 'cls' == the class token's output when it attends to patch j only
+        cls_dense = clip_dense_features(visual, images, mode='cls')
+        x = visual._embeds(images)
+        for block in visual.transformer.resblocks[:-1]:
+            x = block(x)
+        for j in range(4):
+            mask = torch.zeros(5, 5)
+            mask[0] = float('-inf')
+            mask[0, 1 + j] = 0
+            out = visual.transformer.resblocks[-1](x, attn_mask=mask)
+            ref = visual.ln_post(out[:, 0]) @ visual.proj
+            torch.testing.assert_close(cls_dense.flatten(2)[:, :, j], ref,
+                                       atol=1e-5, rtol=1e-5)
+        with pytest.raises(ValueError, match="dense mode 'x'"):
+            clip_dense_features(visual, images, mode='x')
         # other resolutions: positional embeddings are interpolated
         assert clip_dense_features(visual, torch.randn(1, 3, 48, 64)).shape \
             == (1, 32, 3, 4)

@@ -7,10 +7,14 @@
    (tools/train_tiny_clip.py; skipped when the checkpoint exists),
 2. pre-trains a prompt with POMP on the 16,589-class source vocabulary
    (configs/miniworld/pomp_source.py),
-3. trains CoOp on each target's seen classes (configs/miniworld/coop_target.py),
+3. trains CoOp on each target's seen classes
+   (configs/miniworld/coop_target.py),
 4. tests the hand template "a photo of a {}.", CoOp and POMP zero-shot on the
    seen and unseen classes of every target (configs/miniworld/zeroshot.py),
-5. prints the table and writes it (markdown, JSON) with a bar plot.
+5. segments mini-world scenes of the mixed200 target with the same three
+   prompts (training-free PompMaskCLIP, configs/miniworld/seg_maskclip.py)
+   and reports mIoU-seen / mIoU-unseen / hIoU (``--no-seg`` skips it),
+6. prints the tables and writes them (markdown, JSON) with a bar plot.
 
 Every stage goes through the same MMEngine Runner as tools/train.py and
 tools/test.py. Results are deterministic for a seed.
@@ -31,10 +35,12 @@ import pomp_mm.core  # noqa: F401
 from pomp_mm.core.checkpoint import atomic_write, atomic_write_text
 from pomp_mm.core.prompt import load_prompt_into
 from pomp_mm.miniworld import TARGETS
+from pomp_mm.miniworld.export import export_scenes
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG = osp.join(ROOT, 'configs', 'miniworld')
 METHODS = ('hand template', 'CoOp (target seen, 8 shots)', 'POMP (source)')
+SEG_KEY = 'segmentation'
 
 
 def _config(name: str, work_dir: str, options: dict,
@@ -69,6 +75,53 @@ def _test(work_dir: str, options: dict, prompt: str = None) -> float:
     return float(runner.test()['accuracy/top1'])
 
 
+def segment(args, prompts: Dict[str, str], common: dict
+            ) -> Dict[str, List[float]]:
+    """mIoU-seen / mIoU-unseen / hIoU of each prompt on exported scenes."""
+    target = args.seg_target
+    root = osp.abspath(osp.join(args.scenes, target))
+    if not osp.isfile(osp.join(root, 'classes.json')):
+        print(f'[miniworld] exporting {args.seg_images} {target} scenes to '
+              f'{root}', flush=True)
+        export_scenes(root, target, [('test', args.seg_images)],
+                      seed=args.seed)
+    rows = {}
+    for method in METHODS:
+        cfg = Config.fromfile(osp.join(CFG, 'seg_maskclip.py'))
+        learner = 'model.text_encoder.prompt_learner.clip.'
+        cfg.merge_from_dict({
+            learner + 'checkpoint': common[
+                'model.prompt_learner.clip.checkpoint'],
+            learner + 'model_name': common[
+                'model.prompt_learner.clip.model_name'],
+            'test_dataloader.dataset.data_root': root,
+            'randomness.seed': args.seed})
+        cfg.work_dir = osp.join(osp.abspath(args.work_dir), 'seg_test')
+        cfg.log_level = 'WARNING'
+        runner = Runner.from_cfg(cfg)
+        h, w = runner.model.clip.image_size  # windows at CLIP's input size
+        runner.model.test_cfg.crop_size = (h, w)
+        runner.model.test_cfg.stride = (h // 2, w // 2)
+        if prompts[method] is not None:
+            load_prompt_into(runner.model, prompts[method])
+        m = runner.test()
+        rows[method] = [float(m['mIoU-seen']), float(m['mIoU-unseen']),
+                        float(m['hIoU'])]
+        print(f'[miniworld] segmentation, {method}: mIoU seen/unseen/hIoU '
+              f'{rows[method][0]:.1f}/{rows[method][1]:.1f}/'
+              f'{rows[method][2]:.1f}', flush=True)
+    return rows
+
+
+def seg_table(rows: Dict[str, List[float]]) -> str:
+    lines = ['| method | mIoU seen | mIoU unseen | hIoU |',
+             '|---|---|---|---|']
+    for m, v in rows.items():
+        lines.append(f'| {m} | ' + ' | '.join(f'{x:.1f}' for x in v) +
+                     ' |')
+    return '\n'.join(lines)
+
+
 def harmonic(a: float, b: float) -> float:
     return 2 * a * b / (a + b) if a + b > 0 else 0.0
 
@@ -95,6 +148,7 @@ def run(args) -> Dict[str, Dict[str, List[float]]]:
     pomp = _train('pomp_source.py', osp.join(work, 'pomp'),
                   {**common, **size})
     results = {}
+    coops = {}
     for target in args.targets:
         coop = _train('coop_target.py', osp.join(work, f'coop_{target}'), {
             **common,
@@ -105,6 +159,7 @@ def run(args) -> Dict[str, Dict[str, List[float]]]:
                 'val_dataloader.dataset.images_per_class': 1}
                if args.quick else {}),
         })
+        coops[target] = coop
         rows = {m: [] for m in METHODS}
         for subset in ('seen', 'unseen'):
             opts = {**common, 'test_dataloader.dataset.split': target,
@@ -121,6 +176,10 @@ def run(args) -> Dict[str, Dict[str, List[float]]]:
         print(f'[miniworld] {target}: ' + ', '.join(
             f'{m}: {v[0]:.1f}/{v[1]:.1f}' for m, v in rows.items()),
             flush=True)
+    if args.seg and args.seg_target in coops:
+        results[SEG_KEY] = segment(
+            args, dict(zip(METHODS, (None, coops[args.seg_target], pomp))),
+            common)
     return results
 
 
@@ -175,6 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--test-images', type=int, default=10,
                    help='test images per class')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--no-seg', dest='seg', action='store_false',
+                   help='skip the segmentation row')
+    p.add_argument('--scenes', default='data/miniworld/scenes',
+                   help='where the segmentation scenes are exported')
+    p.add_argument('--seg-target', default='mixed200', choices=list(TARGETS),
+                   help='target whose scenes are segmented (must be one of '
+                   '--targets)')
+    p.add_argument('--seg-images', type=int, default=300,
+                   help='test scenes for segmentation')
     p.add_argument('--quick', action='store_true',
                    help='small smoke run (fewer source classes/epochs)')
     return p
@@ -182,16 +250,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.quick:
+        args.seg_images = min(args.seg_images, 24)
+        args.scenes = osp.join(args.work_dir, 'scenes')
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
     os.makedirs(args.work_dir, exist_ok=True)
     results = run(args)
+    seg = results.pop(SEG_KEY, None)
     text = table(results)
     print('\nZero-shot top-1 (%) on the mini-world targets '
           f'(seed {args.seed}):\n' + text, flush=True)
+    if seg is not None:
+        seg_text = seg_table(seg)
+        print(f'\nZero-shot segmentation of {args.seg_target} scenes (seen '
+              '+ unseen classes together, training-free PompMaskCLIP), %:\n'
+              + seg_text, flush=True)
+        text += (f'\n\nSegmentation ({args.seg_target} scenes):\n\n' +
+                 seg_text)
+    plot(results, osp.join(args.work_dir, 'results.png'))
+    if seg is not None:
+        results[SEG_KEY] = seg
     atomic_write_text(osp.join(args.work_dir, 'results.md'), text + '\n')
     atomic_write_text(osp.join(args.work_dir, 'results.json'),
                       json.dumps(results, indent=2) + '\n')
-    plot(results, osp.join(args.work_dir, 'results.png'))
     return results
 
 

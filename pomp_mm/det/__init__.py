@@ -7,7 +7,7 @@ Importing this package registers, in mmdet's registries:
 """
 import pomp_mm.core  # noqa: F401  (root registrations, loader fix)
 from .bbox_head import PompBBoxHead
-from .datasets import ImageLabelDataset, remove_rare
+from .datasets import ImageLabelDataset, MiniWorldCocoDataset, remove_rare
 from .detector import PompTwoStageDetector
 from .losses import PompSigmoidCELoss, get_fed_loss_inds, load_class_frequency
 from .zero_shot_classifier import (BUILTIN_VOCABULARIES,
@@ -15,7 +15,8 @@ from .zero_shot_classifier import (BUILTIN_VOCABULARIES,
 
 __all__ = [
     'PompZeroShotClassifier', 'PompBBoxHead', 'PompSigmoidCELoss',
-    'PompTwoStageDetector', 'ImageLabelDataset', 'remove_rare',
+    'PompTwoStageDetector', 'ImageLabelDataset', 'MiniWorldCocoDataset',
+    'remove_rare',
     'get_fed_loss_inds', 'load_class_frequency', 'resolve_vocabulary',
     'BUILTIN_VOCABULARIES'
 ]

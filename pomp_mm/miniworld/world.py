@@ -144,6 +144,15 @@ def object_polygon(obj: SceneObject) -> np.ndarray:
     return pts @ rot.T + [obj.cx, obj.cy]
 
 
+def object_region(obj: SceneObject, size: int) -> np.ndarray:
+    """(size, size) bool mask of the pixels an object covers, unoccluded."""
+    poly = [tuple(p) for p in object_polygon(obj)]
+    m = Image.new('L', (size, size), 0)
+    ImageDraw.Draw(m).polygon(poly, fill=1)
+    ImageDraw.Draw(m).line(poly + [poly[0]], fill=1, width=3)
+    return np.asarray(m, bool)
+
+
 def object_box(obj: SceneObject, size: int) -> Tuple[float, float, float,
                                                       float]:
     """Full-extent box (x1, y1, x2, y2) of an object, clipped to the image."""
@@ -228,10 +237,7 @@ def render_scene(scene: Scene) -> Tuple[np.ndarray, np.ndarray]:
     for i, obj in enumerate(scene.objects):
         colour, pattern, _, outline = class_attributes(obj.class_id)
         poly = [tuple(p) for p in object_polygon(obj)]
-        m = Image.new('L', (size, size), 0)
-        ImageDraw.Draw(m).polygon(poly, fill=1)
-        ImageDraw.Draw(m).line(poly + [poly[0]], fill=1, width=3)
-        region = np.asarray(m, bool)
+        region = object_region(obj, size)
         fill = np.empty((size, size, 3), float)
         fill[:] = COLOURS[colour]
         period = max(4, int(round(obj.size / 2.5)))

@@ -73,9 +73,38 @@ def value_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
+DENSE_MODES = ('value', 'cls', 'plain')
+
+
+def cls_value_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The class token's last block, attending to one patch at a time.
+
+    Args:
+        block (nn.Module): An open_clip ``ResidualAttentionBlock`` whose
+            ``attn`` is an ``nn.MultiheadAttention``.
+        x (Tensor): (B, 1 + HW, width) tokens, batch first, class token
+            first.
+
+    Returns:
+        Tensor: (B, HW, width): for each patch j, ``cls + out_proj(v_j)``
+        followed by the block's MLP, i.e. the class token's output when its
+        attention is restricted to patch j.
+    """
+    attn = block.attn
+    width = x.shape[-1]
+    weight = attn.in_proj_weight[2 * width:]
+    bias = None if attn.in_proj_bias is None else \
+        attn.in_proj_bias[2 * width:]
+    v = F.linear(block.ln_1(x[:, 1:]), weight, bias)
+    y = x[:, :1] + block.ls_1(attn.out_proj(v))
+    y = y + block.ls_2(block.mlp(block.ln_2(y)))
+    # keep a placeholder class token so the caller can drop index 0
+    return torch.cat([x[:, :1], y], dim=1)
+
+
 def clip_dense_features(visual: nn.Module,
                         images: torch.Tensor,
-                        value_trick: bool = True) -> torch.Tensor:
+                        mode: str = 'value') -> torch.Tensor:
     """Per-patch features of an open_clip ViT in CLIP's joint space.
 
     Args:
@@ -83,13 +112,27 @@ def clip_dense_features(visual: nn.Module,
             no attentional pooler).
         images (Tensor): (B, 3, H, W) normalised images; H and W are cut to
             multiples of the patch size.
-        value_trick (bool): Run the last block on value embeddings
-            (MaskCLIP). False runs it as trained (dense features then mostly
-            repeat the global one). Defaults to True.
+        mode (str): How the last block makes one feature per patch:
+
+            - ``'value'``: MaskCLIP; each patch token runs the block on its
+              own value embedding (as if it attended only to itself).
+            - ``'cls'``: the class token's output when it attends to that
+              patch only (``cls + out_proj(v_j)``, then the MLP). The class
+              token is what CLIP trained against text, so this suits small
+              or shallow CLIPs whose patch tokens never learned the joint
+              space (the mini-world's tiny CLIP: pixel accuracy 26% vs 4%
+              with ``'value'``, see docs/miniworld.md).
+            - ``'plain'``: the block as trained (dense features then mostly
+              repeat the global one).
+
+            Defaults to ``'value'``.
 
     Returns:
         Tensor: (B, D, H // patch, W // patch) features, not normalised.
     """
+    if mode not in DENSE_MODES:
+        raise ValueError(f'dense mode {mode!r}: expected one of '
+                         f'{DENSE_MODES}')
     if not hasattr(visual, 'conv1') or getattr(visual, 'attn_pool',
                                                None) is not None:
         raise ValueError(
@@ -110,12 +153,15 @@ def clip_dense_features(visual: nn.Module,
         x = x.transpose(0, 1)
     for block in blocks[:-1]:
         x = block(x)
-    if not batch_first:
-        x = x.transpose(0, 1)
-    x = value_block(blocks[-1], x) if value_trick else \
-        blocks[-1](x if batch_first else x.transpose(0, 1))
-    if not value_trick and not batch_first:
-        x = x.transpose(0, 1)
+    if mode == 'plain':
+        x = blocks[-1](x)
+        if not batch_first:
+            x = x.transpose(0, 1)
+    else:
+        if not batch_first:
+            x = x.transpose(0, 1)
+        last = value_block if mode == 'value' else cls_value_block
+        x = last(blocks[-1], x)
     x = visual.ln_post(x[:, 1:])
     if visual.proj is not None:
         x = x @ visual.proj
@@ -135,8 +181,9 @@ class PompMaskCLIP(EncoderDecoder):
     Args:
         text_encoder (dict): A :class:`PompTextEncoder` config; its
             ``cat_bg`` is ignored (no background class here).
-        value_trick (bool): MaskCLIP's value-embedding last block.
-            Defaults to True.
+        dense_mode (str): How dense features are made, see
+            :func:`clip_dense_features`: ``'value'`` (MaskCLIP), ``'cls'``
+            or ``'plain'``. Defaults to ``'value'``.
         train_vocabulary (str | Sequence[str], optional): Seen classes for
             training; usually set by ``VocabularyHook`` from the training
             set. Defaults to None.
@@ -157,7 +204,7 @@ class PompMaskCLIP(EncoderDecoder):
 
     def __init__(self,
                  text_encoder: dict,
-                 value_trick: bool = True,
+                 dense_mode: str = 'value',
                  train_vocabulary: Optional[Union[str, Sequence[str]]] = None,
                  test_vocabulary: Optional[Union[str, Sequence[str]]] = None,
                  region_cfg: Optional[dict] = None,
@@ -183,7 +230,10 @@ class PompMaskCLIP(EncoderDecoder):
             raise ValueError(
                 f'PompMaskCLIP needs the ViT image tower of CLIP '
                 f'{self.clip.model_name!r} (text_only=False, a ViT model)')
-        self.value_trick = value_trick
+        if dense_mode not in DENSE_MODES:
+            raise ValueError(f'PompMaskCLIP: dense_mode={dense_mode!r}, '
+                             f'expected one of {DENSE_MODES}')
+        self.dense_mode = dense_mode
         self.region_cfg = dict(min_area=16, max_regions=8, ignore_index=255)
         self.region_cfg.update(region_cfg or {})
         self.align_corners = False
@@ -249,7 +299,7 @@ class PompMaskCLIP(EncoderDecoder):
         """(B, D, h, w) L2-normalised dense CLIP features (no grad)."""
         with torch.no_grad():
             feats = clip_dense_features(self.clip.model.visual, inputs,
-                                        self.value_trick)
+                                        self.dense_mode)
         return F.normalize(feats.float(), dim=1)
 
     def encode_decode(self, inputs: torch.Tensor,

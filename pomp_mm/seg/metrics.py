@@ -63,8 +63,9 @@ class HIoUMetric(IoUMetric):
         unseen_classes (Sequence[str], optional): Names of the unseen classes;
             every other class of the dataset is seen. Defaults to None.
         seen_classes (Sequence[str], optional): Names of the seen classes;
-            every other class is unseen. Give exactly one of the two.
-            Defaults to None.
+            every other class is unseen. Give at most one of the two; with
+            neither, the test set's ``metainfo['unseen_classes']`` is used
+            (e.g. :class:`MiniWorldSegDataset`). Defaults to None.
         ignore_index (int): Label ignored in evaluation. Defaults to 255.
         collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
         prefix (str, optional): Metric name prefix. Defaults to None.
@@ -79,8 +80,8 @@ class HIoUMetric(IoUMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  **kwargs) -> None:
-        if (unseen_classes is None) == (seen_classes is None):
-            raise ValueError('HIoUMetric: give exactly one of unseen_classes '
+        if unseen_classes is not None and seen_classes is not None:
+            raise ValueError('HIoUMetric: give at most one of unseen_classes '
                              'and seen_classes')
         kwargs.pop('iou_metrics', None)
         super().__init__(ignore_index=ignore_index, iou_metrics=['mIoU'],
@@ -97,6 +98,14 @@ class HIoUMetric(IoUMetric):
             else self.seen_classes
         key = 'unseen_classes' if self.unseen_classes is not None \
             else 'seen_classes'
+        if given is None:
+            given = (self.dataset_meta or {}).get('unseen_classes')
+            key = "metainfo['unseen_classes']"
+            if given is None:
+                raise ValueError(
+                    'HIoUMetric: no unseen_classes / seen_classes given and '
+                    "the test dataset's metainfo has no 'unseen_classes'")
+            given = [str(c) for c in given]
         missing = [c for c in given if c not in class_names]
         if missing:
             raise ValueError(
@@ -104,7 +113,7 @@ class HIoUMetric(IoUMetric):
                 f'dataset (metainfo["classes"] has {len(class_names)} names, '
                 f'e.g. {list(class_names[:3])})')
         listed = np.array([c in set(given) for c in class_names])
-        return ~listed if self.unseen_classes is not None else listed
+        return listed if self.seen_classes is not None else ~listed
 
     @staticmethod
     def hiou_from_areas(area_intersect: torch.Tensor,

@@ -26,7 +26,7 @@ model = dict(
             prompt_checkpoint='checkpoints/pomp/vit_b16_ep20_randaug2_'
             'unc1000_16shots_nctx16_cscFalse_ctpend_seed42.pth.tar',
             freeze=False)),
-    value_trick=True,
+    dense_mode='value',  # MaskCLIP; 'cls' for small CLIPs (see docs)
     region_cfg=dict(min_area=32 * 32, max_regions=8, ignore_index=255),
     test_cfg=dict(mode='slide', crop_size=clip_input, stride=(112, 112)))
 
