@@ -15,6 +15,7 @@ default_hooks = dict(
 custom_hooks = [
     dict(type='VocabularyHook'),        # class names from the datasets
     dict(type='PromptCheckpointHook'),  # prompt_epoch_{n}.pth, official fmt
+    dict(type='RandomStateHook'),       # bit-exact --resume (docs/reliability.md)
 ]
 env_cfg = dict(
     cudnn_benchmark=False,
@@ -27,6 +28,8 @@ log_processor = dict(by_epoch=True, window_size=20)
 log_level = 'INFO'
 load_from = None
 resume = False
+# Every rank builds the model from the same seed; RandomStateHook then moves
+# rank r's RNGs to seed + r, so the ranks draw independent augmentations.
 randomness = dict(seed=42, deterministic=False)
 
 # The model's default data_preprocessor is CLIP's (RGB, mean/std x 255,

@@ -7,10 +7,11 @@ fp16, ``module.`` prefixes), ZSSeg/detectron2 files (``model`` key,
 ``clip_adapter.prompt_learner.ctx``) and full MMEngine checkpoints
 (``prompt_learner.ctx`` among other keys).
 
-Prompt files are read with ``torch.load(weights_only=True)``: they hold
-tensors only. Full MMEngine checkpoints pickle Python objects (the message
-hub's ``HistoryBuffer``), so they are read through MMEngine's loader, which
-:mod:`pomp_mm.core.compat` lets unpickle them; only load those you trust.
+Every file here is read with ``torch.load(weights_only=True)``: prompt files
+hold tensors only; full MMEngine checkpoints also pickle their message hub
+(``HistoryBuffer`` objects with numpy arrays), whose few constructors are
+allowed by name (:func:`mmengine_safe_globals`). A file that needs anything
+else is refused, so reading a prompt never runs code from the file.
 """
 import os
 import os.path as osp
@@ -28,10 +29,11 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
     an existing ``path`` stays intact until the new file is complete.
     """
     folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.',
-                               suffix='.tmp', dir=folder)
+    tmp = None
     try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.',
+                                   suffix='.tmp', dir=folder)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600
@@ -40,9 +42,14 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and osp.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError):  # full disk, read-only folder, ...
+            raise OSError(e.errno, f'cannot write {path}: '
+                          f'{e.strerror or e}; expected a folder with free '
+                          'space that this user can write (an existing '
+                          'file is left as it was)') from e
         raise
 
 
@@ -77,18 +84,66 @@ def save_prompt(path: str,
     atomic_torch_save(obj, path)
 
 
+def _public_getattr(obj: Any, name: str, *default: Any) -> Any:
+    """``getattr`` for unpickling MMEngine checkpoints, which reference
+    numpy methods by name (``getattr(ndarray, 'min')``): private and dunder
+    names (the way out of a restricted unpickler) are refused."""
+    if not isinstance(name, str) or name.startswith('_'):
+        raise pickle.UnpicklingError(f'refusing to read attribute {name!r}')
+    return getattr(obj, name, *default)
+
+
+def mmengine_safe_globals() -> list:
+    """The only globals a weights-only load of an MMEngine checkpoint needs.
+
+    An MMEngine checkpoint pickles its message hub: ``HistoryBuffer``
+    objects holding numpy arrays and scalars. These constructors (and a
+    ``getattr`` limited to public names) are allowed; anything else in a
+    file (``os.system``, ``eval``, ...) still stops the load.
+
+    Returns:
+        list: Entries for :func:`torch.serialization.safe_globals`.
+    """
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+    multiarray = np._core.multiarray if hasattr(np, '_core') \
+        else np.core.multiarray
+    allowed = [HistoryBuffer, np.ndarray, np.dtype, bytes,
+               (_public_getattr, 'builtins.getattr')]
+    for module in ('numpy._core.multiarray', 'numpy.core.multiarray'):
+        allowed += [(multiarray._reconstruct, f'{module}._reconstruct'),
+                    (multiarray.scalar, f'{module}.scalar')]
+    allowed += list({type(np.dtype(c)) for c in '?bBhHiIlLqQefdgFDGSU'})
+    return allowed
+
+
+def _unsafe_globals(path: str) -> str:
+    """The globals beyond :func:`mmengine_safe_globals` that a pickle
+    references ('' if none or unreadable); a static scan of its opcodes,
+    nothing is executed."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # noqa: BLE001 - not a readable pickle at all
+        return ''
+    allowed = {'builtins.getattr', 'builtins.bytes', 'numpy.ndarray',
+               'numpy.dtype', 'mmengine.logging.history_buffer.HistoryBuffer'}
+    names = [n for n in names if n not in allowed and
+             not n.startswith(('numpy._core.multiarray.',
+                               'numpy.core.multiarray.', 'numpy.dtypes.'))]
+    return ', '.join(names[:3])
+
+
 def _load_any(path: str) -> Any:
-    """Load with weights_only=True; MMEngine checkpoints via MMEngine."""
+    """``torch.load(weights_only=True)``; if the file pickles more than
+    tensors (a full MMEngine checkpoint, numpy arrays), once more with
+    :func:`mmengine_safe_globals` allowed. Nothing is ever unpickled with
+    ``weights_only=False``."""
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as e:
-        if 'mmengine' not in str(e):
-            raise
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    from .compat import patch_mmengine_checkpoint_loading
-    patch_mmengine_checkpoint_loading()
-    return _load_checkpoint(path, map_location='cpu')
+    except pickle.UnpicklingError:
+        pass  # an MMEngine checkpoint (or numpy arrays): the allowed names
+    with torch.serialization.safe_globals(mmengine_safe_globals()):
+        return torch.load(path, map_location='cpu', weights_only=True)
 
 
 def _find_ctx(state: Dict[str, Any], path: str) -> torch.Tensor:
@@ -124,14 +179,30 @@ def load_prompt_ctx(path: str,
         Tensor: ``ctx``, (n_ctx, width) or (n_cls, n_ctx, width).
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'prompt file {path!r} does not exist')
+        raise FileNotFoundError(f'prompt file {path!r} does not exist; '
+                                'expected a prompt file (.pth)')
     try:
         obj = _load_any(path)
     except Exception as e:  # noqa: BLE001 - corrupt/truncated files
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else ''
-        raise ValueError(f'cannot read prompt file {path!r} (corrupt or '
-                         'truncated, or not a tensors-only file?): '
-                         f'{type(e).__name__}: {msg}') from e
+        refused = _unsafe_globals(path) if \
+            isinstance(e, pickle.UnpicklingError) else ''
+        if refused:
+            raise ValueError(
+                f'prompt file {path!r} holds pickled Python objects (it '
+                f'references {refused}), which weights-only loading refuses;'
+                ' expected tensors only, e.g. {"state_dict": {"ctx": '
+                'Tensor}}') from e
+        with open(path, 'rb') as f:
+            torch_file = f.read(2) in (b'PK', b'\x80\x02')  # zip, legacy
+        if not torch_file or isinstance(e, pickle.UnpicklingError):
+            reason = 'no PyTorch data inside'
+        else:  # torch's first sentence, e.g. "...: failed finding central
+            # directory" for a truncated file
+            reason = str(e).strip().splitlines()[0].split('. ')[0] \
+                if str(e).strip() else type(e).__name__
+        raise ValueError(f'cannot read prompt file {path!r}, corrupt or '
+                         f'truncated ({reason}); expected a file written by '
+                         'torch.save') from e
     if not isinstance(obj, dict):
         raise ValueError(f'prompt file {path!r} holds a {type(obj).__name__}'
                          ', expected a dict with a "state_dict"')

@@ -81,7 +81,8 @@ def _read_lines(path: str, what: str = 'classes file') -> List[str]:
         ValueError: If the file is empty or has a blank line.
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} {path}: file not found')
+        raise FileNotFoundError(f'{what} {path}: file not found; expected a '
+                                'text file with one class name per line')
     with open(path, encoding='utf-8') as f:
         raw = f.read().splitlines()
     # A single trailing newline is normal; trailing blank lines are not.
@@ -112,7 +113,8 @@ def _check_unique(values: Sequence[str], path: str, kind: str) -> None:
         if value in first_seen:
             raise ValueError(
                 f'classes file {path}: duplicate {kind} {value!r} on lines '
-                f'{first_seen[value]} and {lineno}')
+                f'{first_seen[value]} and {lineno}; expected each {kind} '
+                'once')
         first_seen[value] = lineno
 
 

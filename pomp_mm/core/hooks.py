@@ -1,8 +1,15 @@
-"""Hooks shared by every task: prompt files and vocabularies."""
+"""Hooks shared by every task: prompt files, vocabularies, random states."""
+import functools
+import hashlib
+import logging
 import os.path as osp
-from typing import Optional
+import random
+from typing import Any
 
-from mmengine.dist import is_main_process
+import numpy as np
+import torch
+from mmengine.dataset import worker_init_fn as mmengine_worker_init_fn
+from mmengine.dist import all_gather_object, get_rank, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -33,7 +40,7 @@ class PromptCheckpointHook(Hook):
 
     def __init__(self,
                  key: str = 'prompt_learner.ctx',
-                 out_dir: Optional[str] = None) -> None:
+                 out_dir: str | None = None) -> None:
         self.key = key
         self.out_dir = out_dir
 
@@ -103,3 +110,312 @@ class VocabularyHook(Hook):
 
     def before_test(self, runner) -> None:
         self._set(runner, runner.test_dataloader, 'test')
+
+
+#: Key of :class:`RandomStateHook`'s entry in an MMEngine checkpoint.
+RANDOM_STATE_KEY = 'random_states'
+#: Datasets larger than this are not fingerprinted (a full ImageNet-21K
+#: list would take a minute); few-shot subsets are far smaller.
+MAX_FINGERPRINT_SAMPLES = 2_000_000
+
+
+def module_generators(model: torch.nn.Module | None
+                      ) -> dict[str, torch.Generator]:
+    """Every ``torch.Generator`` held as an attribute by a module of a model.
+
+    Args:
+        model (nn.Module, optional): The model (unwrapped).
+
+    Returns:
+        dict[str, torch.Generator]: ``'module.path.attr'`` -> generator, e.g.
+        ``'loss_module.generator'`` for :class:`~pomp_mm.core.PompLoss`.
+    """
+    if model is None:
+        return {}
+    found = {}
+    for name, module in model.named_modules():
+        for attr, value in vars(module).items():
+            if isinstance(value, torch.Generator):
+                found[f'{name}.{attr}' if name else attr] = value
+    return found
+
+
+def capture_random_state(model: torch.nn.Module | None = None
+                         ) -> dict[str, Any]:
+    """This process's random states, as tensors and plain Python values.
+
+    Args:
+        model (nn.Module, optional): Its generators (see
+            :func:`module_generators`) are captured too. Defaults to None.
+
+    Returns:
+        dict: ``python``, ``numpy``, ``torch``, ``cuda`` (None without an
+        initialised GPU) and ``generators`` states.
+    """
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    cuda = torch.cuda.get_rng_state() if torch.cuda.is_available() and \
+        torch.cuda.is_initialized() else None
+    return {
+        'python': [version, torch.tensor(internal, dtype=torch.int64), gauss],
+        'numpy': [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                  int(has_gauss), float(cached)],
+        'torch': torch.get_rng_state(),
+        'cuda': cuda,
+        'generators': {k: g.get_state()
+                       for k, g in module_generators(model).items()},
+    }
+
+
+def restore_random_state(state: dict[str, Any],
+                         model: torch.nn.Module | None = None) -> None:
+    """Put back states captured by :func:`capture_random_state`.
+
+    Args:
+        state (dict): The captured states (tensors may be on any device).
+        model (nn.Module, optional): Model whose generators are restored
+            (matched by name). Defaults to None.
+    """
+    version, internal, gauss = state['python']
+    random.setstate((version, tuple(internal.cpu().tolist()), gauss))
+    name, keys, pos, has_gauss, cached = state['numpy']
+    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos,
+                         has_gauss, cached))
+    torch.set_rng_state(state['torch'].cpu())
+    if state.get('cuda') is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state['cuda'].cpu())
+    generators = module_generators(model)
+    for key, value in state.get('generators', {}).items():
+        if key in generators:
+            generators[key].set_state(value.cpu())
+
+
+def dataset_fingerprint(dataset) -> dict[str, Any] | None:
+    """Size and SHA-1 of a dataset's ``(image, label)`` list.
+
+    Image paths are taken relative to the dataset's ``data_root``, so the
+    fingerprint does not change when the data is mounted elsewhere.
+
+    Args:
+        dataset: An MMEngine dataset (``get_data_info``, ``__len__``).
+
+    Returns:
+        dict | None: ``{'samples': n, 'sha1': hex}`` (``sha1`` is None above
+        :data:`MAX_FINGERPRINT_SAMPLES`), or None for a dataset without
+        ``get_data_info``.
+    """
+    if not hasattr(dataset, 'get_data_info'):
+        return None
+    n = len(dataset)
+    if n > MAX_FINGERPRINT_SAMPLES:
+        return {'samples': n, 'sha1': None}
+    root = getattr(dataset, 'data_root', None) or ''
+    digest = hashlib.sha1()
+    for i in range(n):
+        info = dataset.get_data_info(i)
+        path = info.get('img_path', info.get('sample_idx', ''))
+        if isinstance(path, str) and root and path.startswith(root):
+            path = osp.relpath(path, root)
+        digest.update(f'{path}\t{info.get("gt_label", "")}\n'.encode())
+    return {'samples': n, 'sha1': digest.hexdigest()}
+
+
+@HOOKS.register_module()
+class RandomStateHook(Hook):
+    """Per-rank random streams that a resumed run gets back exactly.
+
+    MMEngine's checkpoints hold the model (with :class:`PompLoss`'s sampler
+    state), the optimizer, the schedulers and the epoch, but not the global
+    random states that data augmentation draws from. This hook adds, for
+    every rank:
+
+    * the python ``random``, numpy and torch (and CUDA) RNG states, taken at
+      the end of each training epoch and put back at the start of the next
+      one, so what validation draws in between never changes training;
+    * each rank's own state of every ``torch.Generator`` of the model (the
+      checkpoint's ``state_dict`` only holds rank 0's, which would give every
+      rank rank 0's negatives after a resume);
+    * the sampler's shuffling seed, and a fingerprint of the training set
+      (few-shot subset included): a resumed run on different data, or ranks
+      that see different data, are reported.
+
+    It also re-seeds data-loader workers per epoch: MMEngine seeds worker
+    ``w`` of rank ``r`` with ``seed + num_workers * r + w`` every epoch, so
+    each epoch replayed the same augmentation stream. The hook adds
+    ``epoch * (num_workers + 1) * world_size`` (epoch 0 unchanged), which is
+    distinct for every rank, worker and epoch and, like everything above,
+    comes back on resume.
+
+    A resume is then bit-exact for epoch-based loops with ``num_workers=0``
+    or ``persistent_workers=False`` (deterministic kernels assumed).
+    Persistent workers keep their own RNG streams across epochs, which no
+    checkpoint can hold: the hook warns when such a run resumes.
+
+    Args:
+        rank_seeds (bool): At the start of a distributed run (not a resumed
+            one), seed rank ``r``'s python, numpy and torch RNGs with
+            ``seed + r``. MMEngine seeds every rank alike (unless
+            ``randomness.diff_rank_seed``, which also changes the sampler's
+            shuffling seed), so with ``num_workers=0`` every rank would
+            draw the same crops and flips. The model is built before, from
+            the shared seed. Defaults to True.
+        reseed_workers (bool): Re-seed MMEngine's default worker seeding per
+            epoch (a custom ``worker_init_fn`` is left alone). Defaults to
+            True.
+        check_data (bool): Fingerprint the training set, refuse ranks that
+            see different data and warn when a resumed run's data differs
+            from the checkpoint's. Defaults to True.
+    """
+
+    priority = 'NORMAL'  # after_train_epoch before CheckpointHook's save
+
+    def __init__(self,
+                 rank_seeds: bool = True,
+                 reseed_workers: bool = True,
+                 check_data: bool = True) -> None:
+        self.rank_seeds = rank_seeds
+        self.reseed_workers = reseed_workers
+        self.check_data = check_data
+        self._snapshot: dict[str, Any] | None = None
+        self._gathered: list[dict[str, Any]] | None = None
+        self._at_epoch_end = False
+        self._loaded: dict[str, Any] | None = None
+        self._fingerprint: dict[str, Any] | None = None
+        self._worker_fn: functools.partial | None = None
+
+    @staticmethod
+    def _model(runner) -> torch.nn.Module:
+        return runner.model.module if is_model_wrapper(runner.model) \
+            else runner.model
+
+    def _resuming(self, runner) -> bool:
+        """A checkpoint was loaded by ``--resume`` (not ``load_from``) and
+        training has not moved since."""
+        return self._loaded is not None and \
+            self._loaded.get('iter') == runner.iter
+
+    # -- checkpoint I/O -------------------------------------------------------
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        # MMEngine calls this on rank 0 only: the states of all ranks were
+        # gathered at the end of the epoch; a checkpoint saved mid-epoch
+        # (iteration-based) holds rank 0's alone
+        if self._at_epoch_end and self._gathered is not None:
+            ranks = self._gathered
+        else:
+            ranks = [capture_random_state(self._model(runner))]
+        sampler = getattr(runner.train_loop.dataloader, 'sampler', None)
+        checkpoint[RANDOM_STATE_KEY] = {
+            'iter': runner.iter,
+            'world_size': get_world_size(),
+            'ranks': ranks,
+            'sampler_seed': getattr(sampler, 'seed', None),
+            'data': self._fingerprint,
+        }
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._loaded = checkpoint.get(RANDOM_STATE_KEY)
+
+    # -- training -------------------------------------------------------------
+    def before_train(self, runner) -> None:
+        loader = runner.train_loop.dataloader
+        if self.check_data:
+            self._check_data(runner, loader.dataset)
+        if not self._resuming(runner):
+            self._offset_rank_seeds(runner)
+            return
+        saved = self._loaded
+        sampler = getattr(loader, 'sampler', None)
+        if saved.get('sampler_seed') is not None and \
+                getattr(sampler, 'seed', None) is not None:
+            sampler.seed = saved['sampler_seed']
+        if saved['world_size'] != get_world_size():
+            print_log(
+                f'RandomStateHook: the checkpoint was written by '
+                f'{saved["world_size"]} processes, this run has '
+                f'{get_world_size()}; random states are not restored and the'
+                ' resumed run will not match an unbroken one',
+                logger='current', level=logging.WARNING)
+            self._loaded = None
+            self._offset_rank_seeds(runner)
+        elif loader.num_workers > 0 and loader.persistent_workers:
+            print_log(
+                'RandomStateHook: persistent_workers=True keeps worker RNG '
+                'streams across epochs, which no checkpoint holds; the '
+                'resumed run\'s augmentations will differ from an unbroken '
+                'run\'s (set persistent_workers=False for a bit-exact '
+                'resume)', logger='current', level=logging.WARNING)
+
+    def before_train_epoch(self, runner) -> None:
+        state = None
+        if self._resuming(runner):
+            ranks = self._loaded['ranks']
+            state = ranks[get_rank()] if get_rank() < len(ranks) else None
+            if state is None:  # a mid-epoch checkpoint holds rank 0's only
+                self._offset_rank_seeds(runner)
+        elif self._snapshot is not None:
+            state = self._snapshot
+        self._loaded = None
+        self._at_epoch_end = False
+        if state is not None:
+            restore_random_state(state, self._model(runner))
+        if self.reseed_workers:
+            self._seed_workers(runner)
+
+    def after_train_epoch(self, runner) -> None:
+        self._snapshot = capture_random_state(self._model(runner))
+        self._gathered = all_gather_object(self._snapshot)  # every rank
+        self._at_epoch_end = True
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch=None) -> None:
+        self._at_epoch_end = False
+
+    # -- helpers --------------------------------------------------------------
+    def _offset_rank_seeds(self, runner) -> None:
+        """Seed rank r's python/numpy/torch RNGs with ``seed + r``."""
+        if not self.rank_seeds or get_world_size() == 1:
+            return
+        randomness = runner.cfg.get('randomness') or {}
+        if randomness.get('diff_rank_seed', False) or runner.seed is None:
+            return  # MMEngine already gave each rank its own seed
+        seed = (int(runner.seed) + get_rank()) % 2**32
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def _seed_workers(self, runner) -> None:
+        """Shift MMEngine's default worker seed by the epoch."""
+        loader = runner.train_loop.dataloader
+        if self._worker_fn is None:
+            fn = getattr(loader, 'worker_init_fn', None)
+            if not (isinstance(fn, functools.partial)
+                    and fn.func is mmengine_worker_init_fn):
+                return  # no seed, or the user's own worker_init_fn
+            self._worker_fn = fn
+        base = self._worker_fn
+        keywords = dict(base.keywords)
+        stride = (int(keywords.get('num_workers') or 0) + 1) * \
+            get_world_size()
+        keywords['seed'] = int(keywords['seed']) + runner.epoch * stride
+        loader.worker_init_fn = functools.partial(base.func, *base.args,
+                                                  **keywords)
+
+    def _check_data(self, runner, dataset) -> None:
+        """Same data on every rank, and as in the resumed checkpoint."""
+        self._fingerprint = dataset_fingerprint(dataset)
+        prints: list[Any] = all_gather_object(self._fingerprint)
+        if any(p != prints[0] for p in prints):
+            desc = '; '.join(f'rank {r}: {p}' for r, p in enumerate(prints))
+            raise RuntimeError(
+                f'RandomStateHook: the ranks see different training sets '
+                f'({desc}); every rank must read the same data (same '
+                'data_root, class files and few-shot cache)')
+        saved = (self._loaded or {}).get('data')
+        if self._resuming(runner) and saved and self._fingerprint and \
+                saved != self._fingerprint:
+            print_log(
+                f'RandomStateHook: the training set differs from the '
+                f'checkpoint\'s (now {self._fingerprint}, then {saved}); was '
+                'the data or the few-shot subset changed? The resumed run '
+                'will not match an unbroken one', logger='current',
+                level=logging.WARNING)

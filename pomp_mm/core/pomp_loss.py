@@ -87,9 +87,12 @@ def pomp_logits(image_feats: torch.Tensor,
 class PompLoss(nn.Module):
     """Draws the negatives and computes the POMP loss.
 
-    The sampler has its own ``torch.Generator`` whose state is part of the
-    module's ``state_dict`` (``_extra_state``), so a resumed run draws the
-    same negatives as an uninterrupted one.
+    The sampler has its own ``torch.Generator``, seeded with ``seed + rank``
+    (each rank draws its own negatives, as the paper). Its state is part of
+    the module's ``state_dict`` (``_extra_state``), so a resumed run draws
+    the same negatives as an uninterrupted one; a multi-process checkpoint
+    holds rank 0's, and :class:`~pomp_mm.core.hooks.RandomStateHook` gives
+    every rank back its own.
 
     Args:
         num_classes_per_step (int, optional): K, classes scored per view

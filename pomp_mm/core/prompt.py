@@ -255,10 +255,12 @@ class PompPromptLearner(nn.Module):
                 progress.update()
         if too_long:
             name, n = too_long[0]
+            name = name if len(name) <= 48 else name[:45].rstrip() + '...'
             raise ValueError(
                 f'{len(too_long)} class name(s) do not fit in CLIP\'s '
                 f'{length}-token context with n_ctx={self.n_ctx}, e.g. '
-                f'{name!r} needs {n} tokens; shorten these names')
+                f'{name!r} needs {n} tokens; expected at most {length}: '
+                'shorten these names')
         token_ids = torch.zeros(len(rows), length, dtype=torch.long)
         for i, ids in enumerate(rows):
             token_ids[i, :len(ids)] = torch.tensor(ids)
@@ -297,13 +299,18 @@ class PompPromptLearner(nn.Module):
 
     def prompt_embeddings(self,
                           class_idx: torch.Tensor,
-                          truncate: bool = True) -> tuple:
+                          truncate: bool = True,
+                          ctx: Optional[torch.Tensor] = None) -> tuple:
         """Spliced prompt embeddings for the given classes.
 
         Args:
             class_idx (Tensor): (n,) class indices into the vocabulary.
             truncate (bool): Keep only the first ``max(eot) + 1`` positions.
                 Defaults to True.
+            ctx (Tensor, optional): Context to splice in instead of
+                :attr:`ctx`: (n_ctx, width) shared by all prompts, or
+                (n, n_ctx, width), one per prompt (e.g. CoCoOp's
+                image-conditioned context). Defaults to None.
 
         Returns:
             tuple[Tensor, Tensor]: (n, L, width) embeddings and (n,) EOT
@@ -315,12 +322,28 @@ class PompPromptLearner(nn.Module):
         eot = self.eot_idx[class_idx]
         length = int(eot.max()) + 1 if truncate else self.token_ids.shape[1]
         emb = self.clip.token_embedding(self.token_ids[class_idx, :length])
-        ctx = self.ctx[class_idx] if self.class_specific else \
-            self.ctx.unsqueeze(0).expand(len(class_idx), -1, -1)
+        if ctx is not None:
+            ctx = self._check_ctx(ctx, len(class_idx))
+            if ctx.dim() == 2:
+                ctx = ctx.unsqueeze(0).expand(len(class_idx), -1, -1)
+        elif self.class_specific:
+            ctx = self.ctx[class_idx]
+        else:
+            ctx = self.ctx.unsqueeze(0).expand(len(class_idx), -1, -1)
         both = torch.cat([emb.to(ctx.dtype), ctx], dim=1)
         src = self._source_index(self.name_lens[class_idx], length)
         out = both.gather(1, src.unsqueeze(-1).expand(-1, -1, both.shape[-1]))
         return out, eot
+
+    def _check_ctx(self, ctx: torch.Tensor, n: int) -> torch.Tensor:
+        """An override context of shape (n_ctx, width) or (n, n_ctx, width)."""
+        shape = (self.n_ctx, self.ctx.shape[-1])
+        if tuple(ctx.shape[-2:]) != shape or ctx.dim() not in (2, 3) or (
+                ctx.dim() == 3 and ctx.shape[0] != n):
+            raise ValueError(
+                f'ctx override of shape {tuple(ctx.shape)}: expected '
+                f'{shape} or {(n, *shape)} for {n} prompts')
+        return ctx
 
     def fast_path_reason(self) -> str:
         """Why the shared-prefix path does not apply ('' when it does)."""
@@ -335,7 +358,8 @@ class PompPromptLearner(nn.Module):
                 class_idx: Optional[torch.Tensor] = None,
                 normalize: bool = False,
                 truncate: bool = True,
-                fast: Optional[bool] = None) -> torch.Tensor:
+                fast: Optional[bool] = None,
+                ctx: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Text features of the prompts of ``class_idx`` (all if None).
 
         Args:
@@ -351,6 +375,10 @@ class PompPromptLearner(nn.Module):
                 ``None`` uses it when it applies, ``truncate`` is True and
                 ``fast_text`` is set; True insists (an error if it cannot
                 apply); False runs the plain path. Defaults to None.
+            ctx (Tensor, optional): Use this context instead of
+                :attr:`ctx` (see :meth:`prompt_embeddings`); a per-prompt
+                (n, n_ctx, width) context always takes the plain path.
+                Defaults to None.
 
         Returns:
             Tensor: (n, embed_dim) features, with grads to ``ctx``.
@@ -358,32 +386,40 @@ class PompPromptLearner(nn.Module):
         if class_idx is None:
             class_idx = torch.arange(self.num_classes,
                                      device=self.token_ids.device)
+        per_prompt = ctx is not None and ctx.dim() == 3
         if fast is None:
-            fast = self.fast_text and truncate and not self.fast_path_reason()
+            fast = self.fast_text and truncate and not per_prompt and \
+                not self.fast_path_reason()
         elif fast:
-            reason = self.fast_path_reason()
+            reason = 'a per-prompt ctx override' if per_prompt else \
+                self.fast_path_reason()
             if reason:
                 raise ValueError(f'fast=True: the shared-prefix text path '
                                  f'does not apply: {reason}')
         if fast:
-            return self._forward_shared_prefix(class_idx, normalize)
-        emb, eot = self.prompt_embeddings(class_idx, truncate=truncate)
+            return self._forward_shared_prefix(class_idx, normalize, ctx)
+        emb, eot = self.prompt_embeddings(class_idx, truncate=truncate,
+                                          ctx=ctx)
         return self.clip.encode_embeddings(
             emb, eot, normalize=normalize, truncate=truncate)
 
     def _forward_shared_prefix(self, class_idx: torch.Tensor,
-                               normalize: bool) -> torch.Tensor:
+                               normalize: bool,
+                               ctx: Optional[torch.Tensor] = None
+                               ) -> torch.Tensor:
         """Each distinct class once, ``[SOS][ctx]`` computed once."""
         if self.num_classes == 0:
             raise RuntimeError('PompPromptLearner has no vocabulary; call '
                                'set_vocabulary() or set `vocabulary`')
+        ctx = self.ctx if ctx is None else self._check_ctx(ctx,
+                                                          len(class_idx))
         classes, inverse = torch.unique(class_idx, return_inverse=True)
         plen = 1 + self.n_ctx
         eot = self.eot_idx[classes]
         width = int(eot.max()) + 1 - plen
         suffix_ids = self.token_ids[classes, plen:plen + width]
         sos = self.clip.token_embedding(self.token_ids[:1, 0])
-        prefix = torch.cat([sos.to(self.ctx.dtype), self.ctx])
+        prefix = torch.cat([sos.to(ctx.dtype), ctx])
         feats = encode_shared_prefix(self.clip, prefix, suffix_ids,
                                      eot - plen + 1, normalize=normalize)
         return feats[inverse]

@@ -4,12 +4,15 @@
 The folder-scanning helpers here are shared with
 :class:`pomp_mm.datasets.ImageNet21K`.
 """
+import logging
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from mmengine.logging import print_log
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
+from PIL import Image
 
 from pomp_mm.core.classnames import (clean_classname, is_wnid_names_file, load_classnames,
                          load_wnid_names, names_for_keys, resolve_path)
@@ -34,6 +37,99 @@ def is_image_file(name: str) -> bool:
         bool: True for an image file (hidden files are not images).
     """
     return not name.startswith('.') and name.lower().endswith(IMG_EXTENSIONS)
+
+
+#: How OpenMMLab's default loader (``LoadImageFromFile``, OpenCV) turns an
+#: image that is not 8-bit RGB into 8-bit colour, by PIL mode.
+CONVERSIONS = {
+    'L': 'grey replicated to 3 channels',
+    '1': 'black/white replicated to 3 channels',
+    'LA': 'alpha dropped, grey replicated to 3 channels',
+    'P': 'palette expanded to RGB',
+    'PA': 'palette expanded to RGB, alpha dropped',
+    'RGBA': 'alpha channel dropped',
+    'CMYK': 'converted from CMYK',
+    'YCbCr': 'converted from YCbCr',
+}
+
+
+def inspect_image(path: str) -> str | None:
+    """Check that an image file can be decoded; describe a non-RGB one.
+
+    Only the header is read (PIL), not the pixels.
+
+    Args:
+        path (str): The image file.
+
+    Returns:
+        str | None: None for an 8-bit RGB image, else e.g. ``'mode RGBA
+        (alpha channel dropped)'``: its mode and how the loader converts
+        it.
+
+    Raises:
+        FileNotFoundError: If the file is missing.
+        ValueError: If it is no image PIL can identify.
+    """
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            tile = im.tile[0] if im.tile else None
+    except FileNotFoundError:
+        raise FileNotFoundError(f'image {path}: file not found') from None
+    except Exception as e:  # noqa: BLE001 - any reader error: one line
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else \
+            type(e).__name__
+        raise ValueError(
+            f'image {path} cannot be read ({reason}); expected a '
+            f'{"/".join(x[1:].upper() for x in IMG_EXTENSIONS)} image'
+        ) from None
+    args = tile[3] if tile is not None else ''
+    raw = args if isinstance(args, str) else (
+        args[0] if args and isinstance(args[0], str) else '')
+    deep = ';16' in raw or mode.startswith('I') or mode == 'F'
+    if mode == 'RGB' and not deep:
+        return None
+    if deep:
+        colour = mode.startswith('RGB')
+        bits = '16-bit' if '16' in raw + mode else 'high-bit-depth'
+        return (f'{bits} {"colour" if colour else "grey"}, mode {mode} '
+                '(values scaled to 8 bits' +
+                ('' if colour else ', grey replicated to 3 channels') + ')')
+    return f'mode {mode} ({CONVERSIONS.get(mode, "converted to RGB")})'
+
+
+class ImageFileChecks:
+    """Dataset mix-in: check each image file before the pipeline loads it.
+
+    An unreadable file stops the run with one line naming it. A file that
+    is not 8-bit RGB (grayscale, RGBA, palette, CMYK, 16-bit) is converted
+    to 8-bit colour by the loader, as OpenMMLab always does, with one
+    warning per mode and dataset naming the first such file. Put it before
+    the mmengine dataset base class; data infos need an ``img_path``.
+    """
+
+    def prepare_data(self, idx: int) -> dict:
+        """The pipeline's output for sample ``idx``, after the file check.
+
+        Args:
+            idx (int): Sample index.
+
+        Returns:
+            dict: The transformed sample.
+        """
+        info = self.get_data_info(idx)
+        path = info.get('img_path')
+        if isinstance(path, str):
+            note = inspect_image(path)
+            warned = self.__dict__.setdefault('_warned_modes', set())
+            if note and note not in warned:
+                warned.add(note)
+                print_log(
+                    f'{type(self).__name__}: image {path} is {note}; it is '
+                    'converted to 8-bit RGB (expected 8-bit RGB images; '
+                    'later images of this kind are converted silently)',
+                    logger='current', level=logging.WARNING)
+        return self.pipeline(info)
 
 
 def list_class_folders(root: str, layout: str) -> List[str]:
@@ -200,7 +296,7 @@ def _prefix_of(data_prefix: Union[str, dict]) -> str:
 
 
 @DATASETS.register_module()
-class ClassFolderDataset(BaseDataset):
+class ClassFolderDataset(ImageFileChecks, BaseDataset):
     """Image classification from class sub-folders or an annotation list.
 
     Two modes:

@@ -7,9 +7,9 @@ from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
 from pomp_mm.core.classnames import clean_classname, names_for_keys, resolve_path
-from .folder import (FEWSHOT_CACHE_DIRNAME, build_metainfo, list_class_folders,
-                     reject_classes_kwarg, scan_class_folders, select_fewshot,
-                     to_data_list)
+from .folder import (FEWSHOT_CACHE_DIRNAME, ImageFileChecks, build_metainfo,
+                     list_class_folders, reject_classes_kwarg,
+                     scan_class_folders, select_fewshot, to_data_list)
 
 SPLITS = ('train', 'val')
 LAYOUT = ('<data_root>/imagenet21k_train/<wnid>/*.JPEG and '
@@ -89,7 +89,7 @@ def names_from_tree(wnids: List[str], tree_file: str) -> List[str]:
 
 
 @DATASETS.register_module()
-class ImageNet21K(BaseDataset):
+class ImageNet21K(ImageFileChecks, BaseDataset):
     """ImageNet-21K winter21 as processed by MIIL (``imagenet21k_resized``).
 
     Layout::

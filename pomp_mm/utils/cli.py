@@ -3,7 +3,7 @@ import argparse
 import difflib
 import os
 import os.path as osp
-from typing import Optional
+import zipfile
 
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
@@ -64,7 +64,9 @@ def check_cfg_options(cfg: Config, options: dict) -> None:
 def load_config(args: argparse.Namespace) -> Config:
     """Read the config and apply the CLI flags (OpenMMLab conventions)."""
     if not osp.isfile(args.config):
-        raise CliError(f'config file {args.config!r} does not exist')
+        raise CliError(f'config file {args.config!r} does not exist; '
+                       'expected a config file such as '
+                       'configs/pomp/pretrain.py')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     cfg = Config.fromfile(args.config)
@@ -80,7 +82,7 @@ def load_config(args: argparse.Namespace) -> Config:
     check_work_dir(cfg.work_dir)
     for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(field, None) is not None:
-            defaults = ConfigDict(collate_fn=dict(type='default_collate'))
+            defaults = ConfigDict(collate_fn={'type': 'default_collate'})
             defaults.update(cfg[field])
             cfg[field] = defaults
     return cfg
@@ -96,7 +98,42 @@ def check_work_dir(work_dir: str) -> None:
         os.remove(probe)
     except OSError as e:
         raise CliError(f'work dir {work_dir!r} is not writable: '
-                       f'{e.strerror or e}') from e
+                       f'{e.strerror or e}; expected a folder with free '
+                       'space that this user can write (set --work-dir)'
+                       ) from e
+
+
+def check_checkpoint_file(path: str) -> None:
+    """Fail early, in one line, if ``path`` is no readable torch file.
+
+    Cheap: it reads the zip directory at the end of the file, which a file
+    cut short (a run killed while saving, a partial copy) lacks. It does
+    not unpickle anything.
+
+    Args:
+        path (str): A checkpoint given to ``--resume`` (or found by it),
+            ``load_from``, or ``tools/test.py``.
+    """
+    if not osp.isfile(path):
+        raise CliError(f'checkpoint {path!r} does not exist; expected a '
+                       'file such as work_dirs/x/epoch_3.pth or a prompt '
+                       'file')
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError) as e:
+            raise CliError(f'checkpoint {path!r} is corrupt ({e}); expected '
+                           'a file written by torch.save') from e
+        if any(n.endswith('/data.pkl') for n in names):
+            return
+    else:
+        with open(path, 'rb') as f:
+            if f.read(1) == b'\x80':  # a legacy (pre-zip) torch pickle
+                return
+    raise CliError(f'checkpoint {path!r} is corrupt or truncated (no '
+                   'PyTorch data inside); expected a file written by '
+                   'torch.save, e.g. the previous epoch_N.pth')
 
 
 def enable_amp(cfg: Config) -> None:
@@ -108,17 +145,18 @@ def enable_amp(cfg: Config) -> None:
     cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
-def prompt_only_file(path: str) -> Optional[bool]:
+def prompt_only_file(path: str) -> bool | None:
     """True if ``path`` is a prompt file (weights-only loadable, with ctx).
 
     False for a full MMEngine checkpoint (which pickles Python objects).
     """
-    if not osp.isfile(path):
-        raise CliError(f'checkpoint {path!r} does not exist')
+    check_checkpoint_file(path)
     try:
         obj = torch.load(path, map_location='cpu', weights_only=True)
     except Exception:  # noqa: BLE001 - not weights-only: a full checkpoint
         return False
+    if isinstance(obj, dict) and 'message_hub' in obj:
+        return False  # an MMEngine checkpoint that happens to be tensors-only
     state = obj.get('state_dict', obj) if isinstance(obj, dict) else {}
     return isinstance(state, dict) and not any(
         k.startswith(('prompt_learner.', 'clip.')) for k in state)
@@ -139,8 +177,8 @@ def init_cpu_distributed(cfg: Config) -> None:
     per_node = int(os.environ.get('LOCAL_WORLD_SIZE', dist.get_world_size()))
     init_local_group(dist.get_rank() // per_node, per_node)
     # CPU modules take device_ids=None (MMEngine passes [LOCAL_RANK])
-    wrapper = cfg.get('model_wrapper_cfg') or dict(
-        type='MMDistributedDataParallel', broadcast_buffers=False)
+    wrapper = cfg.get('model_wrapper_cfg') or {
+        'type': 'MMDistributedDataParallel', 'broadcast_buffers': False}
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     cfg.env_cfg = cfg.get('env_cfg') or {}
