@@ -21,6 +21,14 @@ mean over the 10 target datasets and the cross-domain mean over ImageNet-A,
         --out docs/cls_results
 
 Dataset names are the config file names (``configs/cls/*/<dataset>.py``).
+
+``zoo`` renders the transfer-method zoo's results (the JSON ``tools/zoo.py``
+writes) as markdown tables, one per protocol (base-to-novel, few-shot,
+cross-dataset / domain generalisation, retrieval, WiSE-FT's alpha sweep),
+and plots accuracy versus shots per method::
+
+    python tools/results_table.py zoo --results work_dirs/zoo/results.json \
+        --out work_dirs/zoo/results.md --plot docs/zoo_shots.png
 """
 import argparse
 import csv
@@ -30,13 +38,13 @@ import io
 import json
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from pomp_mm.core.checkpoint import atomic_write, atomic_write_text  # noqa
+from pomp_mm.core.checkpoint import atomic_write, atomic_write_text
 
 #: The 10 cross-dataset targets, in the column order of the CoOp/POMP tables.
 CROSS_DATASET = ('caltech101', 'oxford_pets', 'stanford_cars', 'flowers102',
@@ -82,7 +90,7 @@ def _load_test_tool():
 
 def dataset_configs(
         config_dir: str,
-        datasets: Optional[Sequence[str]] = None) -> Dict[str, str]:
+        datasets: Sequence[str] | None = None) -> dict[str, str]:
     """``dataset -> config path`` for the configs of a method folder.
 
     Args:
@@ -137,7 +145,7 @@ def mapped_data_root(config: str, data_root: str) -> str:
     return osp.join(data_root, osp.basename(osp.normpath(own)))
 
 
-def run(args: argparse.Namespace) -> Dict[str, dict]:
+def run(args: argparse.Namespace) -> dict[str, dict]:
     """Test every dataset config of ``--config-dir``; write metric files.
 
     Returns:
@@ -165,7 +173,7 @@ def run(args: argparse.Namespace) -> Dict[str, dict]:
         print(f'[{args.method}] {name}: {config}', flush=True)
         try:
             results[name] = test_tool.main(argv)
-        except (Exception, SystemExit) as e:  # noqa: BLE001
+        except (Exception, SystemExit) as e:
             if not args.keep_going:
                 raise
             msg = str(e).strip().splitlines()[0] if str(e).strip() else ''
@@ -182,8 +190,8 @@ def run(args: argparse.Namespace) -> Dict[str, dict]:
 # -- table -------------------------------------------------------------------
 def read_metrics(metrics_dir: str,
                  metric: str,
-                 methods: Optional[Sequence[str]] = None
-                 ) -> Dict[str, Dict[str, float]]:
+                 methods: Sequence[str] | None = None
+                 ) -> dict[str, dict[str, float]]:
     """``method -> dataset -> value`` from ``<dir>/<method>/<dataset>.json``.
 
     Args:
@@ -202,7 +210,7 @@ def read_metrics(metrics_dir: str,
         methods = sorted(d for d in glob.glob(osp.join(metrics_dir, '*'))
                          if osp.isdir(d))
         methods = [osp.basename(d) for d in methods]
-    table: Dict[str, Dict[str, float]] = {}
+    table: dict[str, dict[str, float]] = {}
     for method in methods:
         folder = osp.join(metrics_dir, method)
         files = sorted(glob.glob(osp.join(folder, '*.json')))
@@ -227,13 +235,13 @@ def read_metrics(metrics_dir: str,
     return table
 
 
-def _mean(row: Dict[str, float], names: Sequence[str]) -> Optional[float]:
+def _mean(row: dict[str, float], names: Sequence[str]) -> float | None:
     if all(n in row for n in names):
         return sum(row[n] for n in names) / len(names)
     return None
 
 
-def build_rows(table: Dict[str, Dict[str, float]]) -> tuple:
+def build_rows(table: dict[str, dict[str, float]]) -> tuple:
     """Columns and rows (with the paper's averages) of the results table.
 
     Returns:
@@ -242,8 +250,8 @@ def build_rows(table: Dict[str, Dict[str, float]]) -> tuple:
     """
     present = set().union(*table.values())
     extra = sorted(present - set(ALL_DATASETS))
-    columns: List[str] = []
-    keys: List[Optional[str]] = []
+    columns: list[str] = []
+    keys: list[str | None] = []
     for group, mean_key in ((CROSS_DATASET, MEAN_XD), (SOURCE, None),
                             (CROSS_DOMAIN, MEAN_DG)):
         for name in group:
@@ -267,11 +275,11 @@ def build_rows(table: Dict[str, Dict[str, float]]) -> tuple:
     return ['method'] + columns, rows
 
 
-def _fmt(value: Optional[float]) -> str:
+def _fmt(value: float | None) -> str:
     return '' if value is None else f'{value:.2f}'
 
 
-def write_markdown(path: str, header: List[str], rows: List[list],
+def write_markdown(path: str, header: list[str], rows: list[list],
                    metric: str) -> str:
     lines = [
         '| ' + ' | '.join(header) + ' |',
@@ -288,7 +296,7 @@ def write_markdown(path: str, header: List[str], rows: List[list],
     return text
 
 
-def write_csv(path: str, header: List[str], rows: List[list]) -> None:
+def write_csv(path: str, header: list[str], rows: list[list]) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
     writer.writerow(header)
@@ -298,8 +306,8 @@ def write_csv(path: str, header: List[str], rows: List[list]) -> None:
 
 
 def write_plot(path: str,
-               header: List[str],
-               rows: List[list],
+               header: list[str],
+               rows: list[list],
                metric: str,
                title: str = 'Zero-shot transfer') -> None:
     """Grouped bars: one group per column, one bar per method."""
@@ -339,6 +347,184 @@ def table(args: argparse.Namespace) -> str:
     return text
 
 
+# -- zoo ---------------------------------------------------------------------
+#: Few-shot settings of the zoo (shots per class).
+ZOO_SHOTS = (1, 2, 4, 8, 16)
+
+
+def harmonic_mean(a: float | None, b: float | None) -> float | None:
+    """CoCoOp's H = 2ab / (a + b) of base and novel accuracy (None if
+    either is missing)."""
+    if a is None or b is None:
+        return None
+    return 2 * a * b / (a + b) if a + b > 0 else 0.0
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence],
+                   digits: int = 1, missing: str = '–') -> list[str]:
+    """Markdown lines of a table: text first column, numbers after.
+
+    Args:
+        header (Sequence[str]): Column titles.
+        rows (Sequence[Sequence]): Rows; ``None`` cells print ``missing``.
+        digits (int): Decimals of the numbers. Defaults to 1.
+        missing (str): Text of a ``None`` cell. Defaults to ``'–'``.
+
+    Returns:
+        list[str]: The table's lines.
+    """
+    def cell(v):
+        if v is None:
+            return missing
+        return f'{v:.{digits}f}' if isinstance(v, (int, float)) else str(v)
+
+    lines = ['| ' + ' | '.join(header) + ' |',
+             '|' + '|'.join(['---'] + ['---:'] * (len(header) - 1)) + '|']
+    lines += ['| ' + ' | '.join(cell(v) for v in row) + ' |' for row in rows]
+    return lines
+
+
+def zoo_tables(results: dict) -> str:
+    """The zoo's markdown tables from ``tools/zoo.py``'s results dict.
+
+    Args:
+        results (dict): ``methods`` (key -> title, in row order) and one
+            entry per protocol that ran: ``b2n`` (key -> ``base``,
+            ``novel``), ``fewshot`` (key -> shots -> accuracy), ``xd`` and
+            ``dg`` (key -> accuracy), ``retrieval`` (metric -> value),
+            ``wise_alphas`` (alpha -> ``base``, ``novel``, ``dg``).
+
+    Returns:
+        str: Markdown, one ``###`` section per protocol.
+    """
+    titles = results['methods']
+    out = []
+    meta = results.get('meta', {})
+    if meta:
+        out.append(f"Top-1 accuracy (%). Seed {meta.get('seed')}, "
+                   f"{meta.get('test_images')} test images per class; "
+                   f"command: `{meta.get('command', '')}`. "
+                   '– : not applicable (a closed-set linear probe has no '
+                   'row for an unseen class) or not run.\n')
+    b2n = results.get('b2n')
+    if b2n:
+        out += [('### Base-to-novel (mixed200: train on the 100 seen classes, '
+                '8 shots)'), '']
+        out += markdown_table(
+            ['method', 'base', 'novel', 'H'],
+            [[titles[m], r.get('base'), r.get('novel'),
+              harmonic_mean(r.get('base'), r.get('novel'))]
+             for m, r in b2n.items()])
+        out.append('')
+    shots = results.get('fewshot')
+    if shots:
+        columns = sorted({int(k) for r in shots.values() for k in r})
+        out += [('### Few-shot (mixed200 seen classes, accuracy vs shots per '
+                'class)'), '']
+        out += markdown_table(
+            ['method'] + [f'{k} shot' + ('s' if k > 1 else '')
+                          for k in columns],
+            [[titles[m]] + [r.get(str(k), r.get(k)) for k in columns]
+             for m, r in shots.items()])
+        out.append('')
+    xd, dg = results.get('xd'), results.get('dg')
+    if xd or dg:
+        keys = list(dict.fromkeys(list(xd or {}) + list(dg or {})))
+        out += [('### Cross-dataset and domain generalisation (the '
+                'base-to-novel model)'), '']
+        out += markdown_table(
+            ['method', 'mixed200 base (source)', ('stars_hearts (cross-'
+             'dataset, all classes)'), 'mixed200_dark (domain shift, base)'],
+            [[titles[m], (b2n or {}).get(m, {}).get('base'),
+              (xd or {}).get(m), (dg or {}).get(m)] for m in keys])
+        out.append('')
+    retrieval = results.get('retrieval')
+    if retrieval:
+        out += ['### Zero-shot image-text retrieval (recall@K, %)', '']
+        ks = (1, 5, 10)
+        out += markdown_table(
+            ['direction'] + [f'R@{k}' for k in ks],
+            [[name] + [retrieval.get(f'{d}/retrieval/Recall@{k}')
+                       for k in ks]
+             for d, name in (('i2t', 'image → text'),
+                             ('t2i', 'text → image'))])
+        out.append('')
+    alphas = results.get('wise_alphas')
+    if alphas:
+        out += [('### WiSE-FT: mixing coefficient alpha (0: zero-shot, '
+                '1: fine-tuned)'), '']
+        out += markdown_table(
+            ['alpha', 'base', 'novel', 'H', 'mixed200_dark'],
+            [[f'{float(a):.2f}', r.get('base'), r.get('novel'),
+              harmonic_mean(r.get('base'), r.get('novel')), r.get('dg')]
+             for a, r in alphas.items()])
+        out.append('')
+    return '\n'.join(out)
+
+
+def write_shots_plot(path: str, results: dict,
+                     title: str = 'Few-shot accuracy (mini-world mixed200 '
+                     'seen classes)') -> None:
+    """Accuracy versus shots per method (log2 axis); zero-shot methods,
+    which do not depend on shots, are dashed lines."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    shots = results.get('fewshot') or {}
+    if not shots:
+        raise TableError('no few-shot results to plot')
+    titles = results['methods']
+    kinds = results.get('kinds', {})
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    colours = [plt.cm.tab10(i) for i in range(10)] + [
+        'black', 'gold', 'navy', 'lime', 'maroon', 'teal']
+    markers = 'os^DvPX'  # 7 markers x 16 colours: no two rows alike
+    for i, (method, row) in enumerate(shots.items()):
+        points = sorted((int(k), v) for k, v in row.items() if v is not None)
+        if not points:
+            continue
+        xs, ys = zip(*points)
+        style = {'linestyle': '--', 'marker': None} if kinds.get(
+            method) == 'zero-shot' else {'marker': markers[i % len(markers)]}
+        ax.plot(xs, ys, label=titles[method],
+                color=colours[i % len(colours)], **style)
+    ax.set_xscale('log', base=2)
+    ticks = sorted({int(k) for r in shots.values() for k in r})
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(t) for t in ticks])
+    ax.set_xlabel('shots per class')
+    ax.set_ylabel('top-1 accuracy (%)')
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=120)
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def zoo(args: argparse.Namespace) -> str:
+    """Render ``tools/zoo.py``'s results JSON: markdown (+ shots plot)."""
+    try:
+        with open(args.results, encoding='utf-8') as f:
+            results = json.load(f)
+    except (OSError, ValueError) as e:
+        raise TableError(f'--results {args.results}: cannot be read ({e})'
+                         ) from None
+    if not isinstance(results, dict) or 'methods' not in results:
+        raise TableError(f'--results {args.results}: not a tools/zoo.py '
+                         'results file (no "methods" key)')
+    text = zoo_tables(results)
+    if args.out:
+        atomic_write_text(args.out, text)
+    if args.plot:
+        write_shots_plot(args.plot, results)
+    print(text)
+    return text
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='command', required=True)
@@ -373,12 +559,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     t.add_argument('--out',
                    default='work_dirs/cls_results/results',
                    help='output prefix (.md, .csv, .png are added)')
+    z = sub.add_parser('zoo', help="tools/zoo.py's results: tables + "
+                       'accuracy-vs-shots plot')
+    z.add_argument('--results', default='work_dirs/zoo/results.json',
+                   help='the results JSON tools/zoo.py wrote')
+    z.add_argument('--out', help='write the markdown tables here')
+    z.add_argument('--plot', help='write the accuracy-vs-shots plot here')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
+        if args.command == 'zoo':
+            return zoo(args)
         return run(args) if args.command == 'run' else table(args)
     except TableError as e:
         sys.exit(f'results_table.py: error: {e}')

@@ -279,10 +279,12 @@ class FrozenCLIP(nn.Module):
         """Embed token ids with CLIP's (frozen) token embedding table."""
         return self.model.token_embedding(token_ids)
 
-    def encode_image(self,
-                     images: torch.Tensor,
-                     normalize: bool = False) -> torch.Tensor:
-        """Image features (B, embed_dim) from CLIP's image tower."""
+    def check_image_size(self, images: torch.Tensor) -> None:
+        """Raise one clear error unless ``images`` fit the image tower.
+
+        Args:
+            images (Tensor): (B, 3, H, W) input batch.
+        """
         if self.model.visual is None:
             raise RuntimeError('this FrozenCLIP was built with text_only=True')
         if tuple(images.shape[-2:]) != self.image_size:
@@ -290,6 +292,12 @@ class FrozenCLIP(nn.Module):
                 f'input images are {tuple(images.shape[-2:])} but CLIP '
                 f'{self.model_name!r} expects {self.image_size}; set the '
                 'crop/resize size of the data pipeline to match')
+
+    def encode_image(self,
+                     images: torch.Tensor,
+                     normalize: bool = False) -> torch.Tensor:
+        """Image features (B, embed_dim) from CLIP's image tower."""
+        self.check_image_size(images)
         param = next(self.model.visual.parameters())
         feats = self.model.visual(images.to(param.dtype))
         return F.normalize(feats, dim=-1) if normalize else feats

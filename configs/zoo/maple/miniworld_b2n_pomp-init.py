@@ -1,0 +1,14 @@
+# MaPLe whose first-layer language prompt starts from the POMP prompt
+# (tools/miniworld.py writes it); the deep prompts and couplings start as in
+# ./miniworld_b2n.py.
+_base_ = ['../_base_/miniworld_b2n.py']
+
+model = dict(
+    type='MaPLeClassifier',
+    prompt_learner=dict(type='PompPromptLearner', clip={{_base_.clip}},
+                        prompt_checkpoint={{_base_.pomp_prompt}}),
+    prompt_depth=2)
+# no prompt_*.pth files: the text context alone is not the model; test with
+# the full checkpoint (tools/test.py CONFIG WORK_DIR/epoch_10.pth)
+custom_hooks = [h for h in _base_.custom_hooks
+                if h['type'] != 'PromptCheckpointHook']
