@@ -42,6 +42,7 @@ CLASSES = ['red circle', 'blue square', 'green star', 'black heart',
 # one thread everywhere (as conftest), so runs in and out of this process
 # compute bit-identical floats
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+           PYTHON=sys.executable,  # dist_train.sh: this interpreter
            PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH',
                                                             '')]))
 

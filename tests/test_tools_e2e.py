@@ -124,7 +124,8 @@ def test_two_process_gloo_train_and_test_match_one_process(trained):
     2-process test of a prompt equals the 1-process test of it."""
     tmp, work = trained
     dist = tmp / 'dist'
-    env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000))
+    env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000),
+               PYTHON=sys.executable)  # the interpreter running the tests
     opts = ['--cfg-options', *_options(tmp, epochs=1)]
     proc = subprocess.run(
         ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2',
