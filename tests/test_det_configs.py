@@ -50,7 +50,7 @@ def coco_json(path, images, categories, label_ids, lvis=False):
     for i, (name, boxes) in enumerate(images):
         info = dict(id=i + 1, file_name=name, width=SIZE, height=SIZE)
         if lvis:
-            info.update(coco_url=f'http://images.cocodataset.org/x/{name}',
+            info.update(coco_url=f'http://images.cocodataset.org/train2017/{name}',
                         not_exhaustive_category_ids=[],
                         neg_category_ids=[])
         imgs.append(info)
@@ -199,7 +199,8 @@ def test_ov_coco_trains_and_reports_novel_ap50(coco_data, clip_weights,
 
 @DATASETS.register_module(force=True)
 class LVISJsonAsCoco(CocoDataset):
-    """An LVIS v1 json read with pycocotools (no `lvis` package here)."""
+    """An LVIS v1 json read with pycocotools (faster than LVISV1Dataset;
+    test_ov_lvis_real_lvis_metric uses the real one)."""
 
     METAINFO = LVISV1Dataset.METAINFO
 
@@ -228,10 +229,9 @@ def lvis_data(tmp_path_factory):
 
 
 def lvis_cfg(name, lvis_data, coco_data, clip_weights, work_dir):
-    """An LVIS config on the generated LVIS-format json. Without the `lvis`
-    package (not installed here) mmdet's LVISV1Dataset/LVISMetric cannot
-    load, so the same json is read by CocoDataset and scored by CocoMetric.
-    """
+    """An LVIS config on the generated LVIS-format json, read by
+    CocoDataset (test_ov_lvis_real_lvis_metric runs mmdet's LVISV1Dataset
+    and LVISMetric on it)."""
     root, norare = lvis_data
     cfg = Config.fromfile(osp.join(CONFIGS, name))
     shrink(cfg, clip_weights, work_dir)
@@ -322,6 +322,10 @@ def test_max_size_image_labels(lvis_data, coco_data, clip_weights,
     "mmdet's LVISV1Dataset and LVISMetric need it")
 def test_ov_lvis_real_lvis_metric(lvis_data, clip_weights, tmp_path):
     root, norare = lvis_data
+    # LVISV1Dataset takes the path from coco_url ('train2017/<name>'), as
+    # in the real layout data/coco/train2017/
+    if not (root / 'train2017').exists():
+        (root / 'train2017').symlink_to(root, target_is_directory=True)
     cfg = Config.fromfile(osp.join(CONFIGS,
                                    'ov-lvis_pomp_faster-rcnn_r50_fpn_2x.py'))
     shrink(cfg, clip_weights, tmp_path)
@@ -333,3 +337,28 @@ def test_ov_lvis_real_lvis_metric(lvis_data, clip_weights, tmp_path):
     runner.train()
     metrics = runner.test()
     assert 'lvis/bbox_APr' in metrics
+
+
+@pytest.mark.skipif(importlib.util.find_spec('lvis') is None,
+                    reason='the `lvis` package is not installed')
+def test_lvis_eval_runs_on_numpy2_and_scores_independently(lvis_data):
+    """lvis 0.5.3's LVISEval (np.float) runs after pomp_mm.det's patch, and
+    its AP agrees with what the detections are: the ground truth itself
+    scores 1.0; the same boxes shifted off their objects score 0.0. numpy
+    itself keeps no ``float`` alias."""
+    from lvis import LVIS, LVISEval, LVISResults
+    _, norare = lvis_data
+    gt = LVIS(norare)
+    anns = json.load(open(norare))['annotations']
+
+    def ap(shift):
+        dets = [dict(image_id=a['image_id'], category_id=a['category_id'],
+                     bbox=[a['bbox'][0] + shift, a['bbox'][1] + shift,
+                           *a['bbox'][2:]], score=1.0) for a in anns]
+        ev = LVISEval(gt, LVISResults(gt, dets), 'bbox')
+        ev.run()
+        return ev.get_results()['AP']
+
+    assert ap(0) == pytest.approx(1.0)
+    assert ap(SIZE) == pytest.approx(0.0)
+    assert not hasattr(np, 'float')

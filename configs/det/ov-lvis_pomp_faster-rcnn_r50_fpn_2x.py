@@ -1,7 +1,8 @@
 # Open-vocabulary LVIS: train on LVIS v1 without the rare classes' boxes
 # (lvis_v1_train_norare.json, see docs/detection.md), test on lvis_v1_val
 # with all 1203 classes; LVISMetric reports lvis/bbox_APr (rare = novel).
-# Needs the `lvis` package (pip install lvis).
+# Needs the `lvis` package (pinned in requirements/lock.txt; pomp_mm.det
+# patches lvis 0.5.3 for numpy 2).
 _base_ = './_base_/pomp_faster-rcnn_r50_fpn.py'
 
 dataset_type = 'LVISV1Dataset'

@@ -4,14 +4,19 @@
 Importing this package registers, in mmdet's registries:
 ``PompZeroShotClassifier``, ``PompBBoxHead``, ``PompSigmoidCELoss``,
 ``PompTwoStageDetector`` (MODELS) and ``ImageLabelDataset`` (DATASETS).
+It also lets mmdet's ``LVISMetric`` run with lvis 0.5.3 on numpy 2
+(:mod:`.lvis_compat`).
 """
 import pomp_mm.core  # noqa: F401  (root registrations, loader fix)
 from .bbox_head import PompBBoxHead
 from .datasets import ImageLabelDataset, MiniWorldCocoDataset, remove_rare
 from .detector import PompTwoStageDetector
+from .lvis_compat import patch_lvis_eval
 from .losses import PompSigmoidCELoss, get_fed_loss_inds, load_class_frequency
 from .zero_shot_classifier import (BUILTIN_VOCABULARIES,
                                    PompZeroShotClassifier, resolve_vocabulary)
+
+patch_lvis_eval()  # lvis 0.5.3 (LVISMetric) on numpy 2
 
 __all__ = [
     'PompZeroShotClassifier', 'PompBBoxHead', 'PompSigmoidCELoss',
