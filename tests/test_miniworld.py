@@ -128,7 +128,8 @@ def test_tiny_clip_trainer_is_deterministic_and_loadable(tmp_path):
 
 @pytest.mark.slow
 def test_transfer_table_end_to_end(tmp_path):
-    """tools/miniworld.py: CLIP -> POMP -> CoOp -> zero-shot table."""
+    """tools/miniworld.py: CLIP -> POMP -> CoOp -> zero-shot table, plus the
+    segmentation and detection rows."""
     import json
     tool = load_tool('miniworld')
     work = tmp_path / 'work'
@@ -139,6 +140,10 @@ def test_transfer_table_end_to_end(tmp_path):
             '--seg-target', 'stars_hearts', '--seg-images', '2']
     results = tool.main(argv)
     seg = results.pop(tool.SEG_KEY)
+    det = results.pop(tool.DET_KEY)
+    assert set(det) == set(tool.METHODS)
+    assert all(0 <= ap <= 100 for row in det.values() for ap in row)
+    assert all(len(row) == 2 for row in det.values())
     assert set(seg) == set(tool.METHODS)
     for seen, unseen, h in seg.values():
         assert 0 <= seen <= 100 and 0 <= unseen <= 100
@@ -149,10 +154,11 @@ def test_transfer_table_end_to_end(tmp_path):
         assert 0 <= seen <= 100 and 0 <= unseen <= 100
         assert h == pytest.approx(tool.harmonic(seen, unseen))
     assert json.loads((work / 'results.json').read_text()) == dict(
-        results, segmentation=seg)
+        results, segmentation=seg, detection=det)
     assert (work / 'results.png').stat().st_size > 1000
     assert 'POMP (source)' in (work / 'results.md').read_text()
     # the same seed reproduces the table to the printed digits
     again = tool.main(argv + ['--work-dir', str(tmp_path / 'work2')])
     assert again.pop(tool.SEG_KEY) == seg
+    assert again.pop(tool.DET_KEY) == det
     assert tool.table(again) == tool.table(results)

@@ -1,6 +1,7 @@
 """The mini-world benchmark: POMP's transfer, end to end, on 2 CPU cores.
 
-    python tools/miniworld.py                      # ~15 min on 2 cores
+    python tools/miniworld.py                      # ~45 min on 2 cores
+    python tools/miniworld.py --no-det             # ~15 min (no detectors)
     python tools/miniworld.py --quick              # smoke run (~1 min)
 
 1. trains the tiny CLIP on generated image-caption pairs
@@ -14,12 +15,18 @@
 5. segments mini-world scenes of the mixed200 target with the same three
    prompts (training-free PompMaskCLIP, configs/miniworld/seg_maskclip.py)
    and reports mIoU-seen / mIoU-unseen / hIoU (``--no-seg`` skips it),
-6. prints the tables and writes them (markdown, JSON) with a bar plot.
+6. trains one open-vocabulary detector per prompt on the seen-class boxes of
+   mixed200 scenes (mmdet Faster R-CNN + Detic-style PompBBoxHead, the
+   prompt's text features as the frozen classifier,
+   configs/miniworld/det_ov.py) and reports base / novel AP50 with all
+   classes in the test vocabulary (``--no-det`` skips it),
+7. prints the tables and writes them (markdown, JSON) with a bar plot.
 
 Every stage goes through the same MMEngine Runner as tools/train.py and
 tools/test.py. Results are deterministic for a seed.
 """
 import argparse
+import hashlib
 import json
 import os
 import os.path as osp
@@ -41,6 +48,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG = osp.join(ROOT, 'configs', 'miniworld')
 METHODS = ('hand template', 'CoOp (target seen, 8 shots)', 'POMP (source)')
 SEG_KEY = 'segmentation'
+DET_KEY = 'detection'
+METHOD_DIRS = dict(zip(METHODS, ('hand', 'coop', 'pomp')))
 
 
 def _config(name: str, work_dir: str, options: dict,
@@ -78,13 +87,7 @@ def _test(work_dir: str, options: dict, prompt: str = None) -> float:
 def segment(args, prompts: Dict[str, str], common: dict
             ) -> Dict[str, List[float]]:
     """mIoU-seen / mIoU-unseen / hIoU of each prompt on exported scenes."""
-    target = args.seg_target
-    root = osp.abspath(osp.join(args.scenes, target))
-    if not osp.isfile(osp.join(root, 'classes.json')):
-        print(f'[miniworld] exporting {args.seg_images} {target} scenes to '
-              f'{root}', flush=True)
-        export_scenes(root, target, [('test', args.seg_images)],
-                      seed=args.seed)
+    root = scenes(args)
     rows = {}
     for method in METHODS:
         cfg = Config.fromfile(osp.join(CFG, 'seg_maskclip.py'))
@@ -113,13 +116,126 @@ def segment(args, prompts: Dict[str, str], common: dict
     return rows
 
 
-def seg_table(rows: Dict[str, List[float]]) -> str:
-    lines = ['| method | mIoU seen | mIoU unseen | hIoU |',
-             '|---|---|---|---|']
+def _read_json(path: str) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def _export_matches(root: str, splits, seed: int) -> bool:
+    """True if ``root`` holds these splits, of these sizes, from ``seed``."""
+    try:
+        with open(osp.join(root, 'classes.json')) as f:
+            if json.load(f).get('seed') != seed:
+                return False
+        for split, num in splits:
+            with open(osp.join(root, f'instances_{split}.json')) as f:
+                if len(json.load(f)['images']) != num:
+                    return False
+    except (OSError, ValueError, KeyError):
+        return False
+    return True
+
+
+def scenes(args) -> str:
+    """The exported scenes of ``--seg-target``: test (segmentation and
+    detection) and, with detection on, train.
+
+    Each split has its own seeded stream, so adding the train split later
+    leaves the test scenes as they were.
+    """
+    root = osp.abspath(osp.join(args.scenes, args.seg_target))
+    splits = [('test', args.seg_images)]
+    if args.det:
+        splits.insert(0, ('train', args.det_train_images))
+    if not _export_matches(root, splits, args.seed):
+        print('[miniworld] exporting ' + ' + '.join(
+            f'{n} {split}' for split, n in splits) +
+            f' {args.seg_target} scenes to {root}', flush=True)
+        export_scenes(root, args.seg_target, splits, seed=args.seed,
+                      overwrite=True)
+    return root
+
+
+def detect(args, prompts: Dict[str, str], common: dict
+           ) -> Dict[str, List[float]]:
+    """Base / novel AP50 (%) of one detector trained per prompt."""
+    root = scenes(args)
+    with open(osp.join(root, 'classes.json')) as f:
+        num_seen = len(json.load(f)['seen'])
+    head = 'model.roi_head.bbox_head.'
+    learner = head + 'cls_predictor_cfg.prompt_learner.'
+    rows = {}
+    for method in METHODS:
+        work = osp.join(osp.abspath(args.work_dir), 'det_' +
+                        METHOD_DIRS[method])
+        options = {
+            learner + 'clip.checkpoint':
+            common['model.prompt_learner.clip.checkpoint'],
+            learner + 'clip.model_name':
+            common['model.prompt_learner.clip.model_name'],
+            learner + 'prompt_checkpoint': prompts[method],
+            head + 'num_classes': num_seen,  # training vocabulary
+            'randomness.seed': args.seed,
+            'train_cfg.max_epochs': args.det_epochs,
+            'train_cfg.val_interval': args.det_epochs + 1,  # test below
+            'default_hooks.checkpoint.interval': args.det_epochs,
+            'train_dataloader.dataset.data_root': root,
+            'val_dataloader.dataset.data_root': root,
+            'test_dataloader.dataset.data_root': root,
+            'val_evaluator.ann_file': osp.join(root, 'instances_test.json'),
+            'test_evaluator.ann_file': osp.join(root, 'instances_test.json')}
+        if args.quick:
+            options['train_dataloader.batch_size'] = 4
+        cfg = Config.fromfile(osp.join(CFG, 'det_ov.py'))
+        cfg.merge_from_dict(options)
+        # the cosine schedule follows --det-epochs
+        cfg.param_scheduler[-1].end = args.det_epochs
+        cfg.work_dir = work
+        cfg.log_level = 'INFO'
+        ckpt = osp.join(work, f'epoch_{args.det_epochs}.pth')
+        stamp = osp.join(work, 'miniworld_det.json')
+        key = hashlib.sha1(cfg.pretty_text.encode()).hexdigest()
+        if osp.isfile(ckpt) and _read_json(stamp).get('config') == key:
+            print(f'[miniworld] reusing {ckpt}', flush=True)
+            cfg.load_from = ckpt
+            runner = Runner.from_cfg(cfg)
+        else:
+            print(f'[miniworld] training a detector with the {method} '
+                  f'prompt -> {work}', flush=True)
+            start = time.time()
+            runner = Runner.from_cfg(cfg)
+            runner.train()
+            print(f'[miniworld] detector ({method}) trained in '
+                  f'{time.time() - start:.0f} s', flush=True)
+            # the checkpoint is reused only by a run with the same config
+            atomic_write_text(stamp, json.dumps({'config': key}) + '\n')
+        m = runner.test()
+        rows[method] = [100 * float(m['coco/base_ap50']),
+                        100 * float(m['coco/novel_ap50'])]
+        print(f'[miniworld] detection, {method}: AP50 base/novel '
+              f'{rows[method][0]:.1f}/{rows[method][1]:.1f}', flush=True)
+    return rows
+
+
+def rows_table(rows: Dict[str, List[float]], columns: List[str]) -> str:
+    """A markdown table: one row per method, one cell per value (%)."""
+    lines = ['| method | ' + ' | '.join(columns) + ' |',
+             '|---|' + '---|' * len(columns)]
     for m, v in rows.items():
         lines.append(f'| {m} | ' + ' | '.join(f'{x:.1f}' for x in v) +
                      ' |')
     return '\n'.join(lines)
+
+
+def seg_table(rows: Dict[str, List[float]]) -> str:
+    return rows_table(rows, ['mIoU seen', 'mIoU unseen', 'hIoU'])
+
+
+def det_table(rows: Dict[str, List[float]]) -> str:
+    return rows_table(rows, ['AP50 base (seen)', 'AP50 novel (unseen)'])
 
 
 def harmonic(a: float, b: float) -> float:
@@ -180,6 +296,10 @@ def run(args) -> Dict[str, Dict[str, List[float]]]:
         results[SEG_KEY] = segment(
             args, dict(zip(METHODS, (None, coops[args.seg_target], pomp))),
             common)
+    if args.det and args.seg_target in coops:
+        results[DET_KEY] = detect(
+            args, dict(zip(METHODS, (None, coops[args.seg_target], pomp))),
+            common)
     return results
 
 
@@ -194,22 +314,41 @@ def table(results: Dict[str, Dict[str, List[float]]]) -> str:
     return '\n'.join(lines)
 
 
-def plot(results, path: str) -> None:
+def plot(results, path: str, seg: Dict[str, List[float]] = None,
+         det: Dict[str, List[float]] = None,
+         scenes_of: str = 'mixed200') -> None:
+    """Bars per method: top-1 on each target's seen and unseen classes,
+    then (when run) segmentation mIoU and detection AP50."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     import numpy as np
     targets = list(results)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    for ax, k, title in ((axes[0], 0, 'seen classes'),
-                         (axes[1], 1, 'unseen classes')):
-        x = np.arange(len(targets))
+    panels = [(targets, [[results[t][m][0] for t in targets] for m in
+                         METHODS], 'top-1, seen classes',
+               'top-1 accuracy (%)'),
+              (targets, [[results[t][m][1] for t in targets] for m in
+                         METHODS], 'top-1, unseen classes', None)]
+    if seg is not None:
+        panels.append((['seen', 'unseen'], [seg[m][:2] for m in METHODS],
+                       f'segmentation ({scenes_of} scenes)', 'mIoU (%)'))
+    if det is not None:
+        panels.append((['base', 'novel'], [det[m][:2] for m in METHODS],
+                       f'detection ({scenes_of} scenes)', 'AP50 (%)'))
+    widths = [len(p[0]) + 1 for p in panels]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 2,
+                                                      3.6),
+                             gridspec_kw=dict(width_ratios=widths))
+    for ax, (ticks, values, title, ylabel) in zip(axes, panels):
+        x = np.arange(len(ticks))
         for i, m in enumerate(METHODS):
-            ax.bar(x + (i - 1) * 0.27, [results[t][m][k] for t in targets],
-                   0.27, label=m)
-        ax.set_xticks(x, targets)
+            ax.bar(x + (i - 1) * 0.27, values[i], 0.27, label=m)
+        ax.set_xticks(x, ticks, fontsize=8)
         ax.set_title(title)
-    axes[0].set_ylabel('top-1 accuracy (%)')
+        if ylabel:
+            ax.set_ylabel(ylabel)
+    axes[1].sharey(axes[0])
+    axes[1].tick_params(labelleft=False)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc='lower center', ncol=len(METHODS),
                fontsize=8)
@@ -243,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
                    '--targets)')
     p.add_argument('--seg-images', type=int, default=300,
                    help='test scenes for segmentation')
+    p.add_argument('--no-det', dest='det', action='store_false',
+                   help='skip the detection row (3 detectors, ~25 min)')
+    p.add_argument('--det-train-images', type=int, default=600,
+                   help='training scenes for detection')
+    p.add_argument('--det-epochs', type=int, default=12,
+                   help='training epochs of each detector')
     p.add_argument('--quick', action='store_true',
                    help='small smoke run (fewer source classes/epochs)')
     return p
@@ -252,11 +397,14 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.quick:
         args.seg_images = min(args.seg_images, 24)
+        args.det_train_images = min(args.det_train_images, 16)
+        args.det_epochs = min(args.det_epochs, 1)
         args.scenes = osp.join(args.work_dir, 'scenes')
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
     os.makedirs(args.work_dir, exist_ok=True)
     results = run(args)
     seg = results.pop(SEG_KEY, None)
+    det = results.pop(DET_KEY, None)
     text = table(results)
     print('\nZero-shot top-1 (%) on the mini-world targets '
           f'(seed {args.seed}):\n' + text, flush=True)
@@ -267,9 +415,20 @@ def main(argv=None):
               + seg_text, flush=True)
         text += (f'\n\nSegmentation ({args.seg_target} scenes):\n\n' +
                  seg_text)
-    plot(results, osp.join(args.work_dir, 'results.png'))
+    if det is not None:
+        det_text = det_table(det)
+        print(f'\nOpen-vocabulary detection on {args.seg_target} scenes '
+              '(Faster R-CNN trained on the seen-class boxes with each '
+              'prompt as its classifier; all classes at test), %:\n'
+              + det_text, flush=True)
+        text += (f'\n\nDetection ({args.seg_target} scenes):\n\n' +
+                 det_text)
+    plot(results, osp.join(args.work_dir, 'results.png'), seg, det,
+         args.seg_target)
     if seg is not None:
         results[SEG_KEY] = seg
+    if det is not None:
+        results[DET_KEY] = det
     atomic_write_text(osp.join(args.work_dir, 'results.md'), text + '\n')
     atomic_write_text(osp.join(args.work_dir, 'results.json'),
                       json.dumps(results, indent=2) + '\n')

@@ -4,8 +4,9 @@
 # novel_ap50 on the unseen ones. Run by tools/miniworld.py; on its own:
 #   python -m pomp_mm.miniworld.export data/miniworld/scenes/mixed200 \
 #       --split train:600 --split test:300
-#   python tools/train.py configs/miniworld/det_ov.py \
-#       --cfg-options prompt_checkpoint=PROMPT.pth   (hand template if unset)
+#   python tools/train.py configs/miniworld/det_ov.py --cfg-options \
+#       model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner.prompt_checkpoint=PROMPT.pth
+#   (the hand template "a photo of a" when unset)
 # The backbone is a ResNet-18 trained from scratch (this world has no
 # ImageNet), at the scenes' own 128 px.
 _base_ = '../det/_base_/pomp_faster-rcnn_r50_fpn.py'
@@ -26,11 +27,18 @@ model = dict(
         bbox_head=dict(
             num_classes=100,  # the target's seen classes (mixed200)
             in_channels=64, fc_out_channels=256,
-            cls_predictor_cfg=dict(prompt_learner=dict(
-                clip=dict(model_name='pomp-mini-vit',
-                          checkpoint=clip_checkpoint),
-                n_ctx=None, ctx_init='a photo of a',
-                prompt_checkpoint=prompt_checkpoint)))),
+            cls_predictor_cfg=dict(
+                # a learnable logit bias starting at log-odds(0.01) (Detic's
+                # USE_BIAS / PRIOR_PROB): without it, the spread-out text
+                # features of learned prompts left no region direction that
+                # scores every class low, and background went unlearned
+                # (docs/miniworld.md, Detection)
+                use_bias=-4.6,
+                prompt_learner=dict(
+                    clip=dict(model_name='pomp-mini-vit',
+                              checkpoint=clip_checkpoint),
+                    n_ctx=None, ctx_init='a photo of a',
+                    prompt_checkpoint=prompt_checkpoint)))),
     train_cfg=dict(rpn=dict(sampler=dict(num=128)),
                    rpn_proposal=dict(nms_pre=600, max_per_img=300),
                    rcnn=dict(sampler=dict(num=64))),
