@@ -39,7 +39,8 @@ from mmengine.runner import Runner
 
 import pomp_mm  # noqa: F401
 import pomp_mm.core  # noqa: F401
-from pomp_mm.core.checkpoint import atomic_write, atomic_write_text
+from pomp_mm.core.checkpoint import (atomic_write, atomic_write_text,
+                                     read_json)
 from pomp_mm.core.prompt import load_prompt_into
 from pomp_mm.miniworld import TARGETS
 from pomp_mm.miniworld.export import export_scenes
@@ -116,27 +117,13 @@ def segment(args, prompts: Dict[str, str], common: dict
     return rows
 
 
-def _read_json(path: str) -> dict:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
 def _export_matches(root: str, splits, seed: int) -> bool:
     """True if ``root`` holds these splits, of these sizes, from ``seed``."""
-    try:
-        with open(osp.join(root, 'classes.json')) as f:
-            if json.load(f).get('seed') != seed:
-                return False
-        for split, num in splits:
-            with open(osp.join(root, f'instances_{split}.json')) as f:
-                if len(json.load(f)['images']) != num:
-                    return False
-    except (OSError, ValueError, KeyError):
+    if (read_json(osp.join(root, 'classes.json')) or {}).get('seed') != seed:
         return False
-    return True
+    return all(
+        len((read_json(osp.join(root, f'instances_{split}.json')) or {}).get(
+            'images', [])) == num for split, num in splits)
 
 
 def scenes(args) -> str:
@@ -163,8 +150,7 @@ def detect(args, prompts: Dict[str, str], common: dict
            ) -> Dict[str, List[float]]:
     """Base / novel AP50 (%) of one detector trained per prompt."""
     root = scenes(args)
-    with open(osp.join(root, 'classes.json')) as f:
-        num_seen = len(json.load(f)['seen'])
+    num_seen = len(read_json(osp.join(root, 'classes.json'))['seen'])
     head = 'model.roi_head.bbox_head.'
     learner = head + 'cls_predictor_cfg.prompt_learner.'
     rows = {}
@@ -180,17 +166,17 @@ def detect(args, prompts: Dict[str, str], common: dict
             head + 'num_classes': num_seen,  # training vocabulary
             'randomness.seed': args.seed,
             'train_cfg.max_epochs': args.det_epochs,
-            'train_cfg.val_interval': args.det_epochs + 1,  # test below
             'default_hooks.checkpoint.interval': args.det_epochs,
             'train_dataloader.dataset.data_root': root,
-            'val_dataloader.dataset.data_root': root,
             'test_dataloader.dataset.data_root': root,
-            'val_evaluator.ann_file': osp.join(root, 'instances_test.json'),
             'test_evaluator.ann_file': osp.join(root, 'instances_test.json')}
         if args.quick:
             options['train_dataloader.batch_size'] = 4
         cfg = Config.fromfile(osp.join(CFG, 'det_ov.py'))
         cfg.merge_from_dict(options)
+        # no validation: MMEngine would run it after the last epoch anyway,
+        # and runner.test() below scores the same scenes
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
         # the cosine schedule follows --det-epochs
         cfg.param_scheduler[-1].end = args.det_epochs
         cfg.work_dir = work
@@ -198,7 +184,7 @@ def detect(args, prompts: Dict[str, str], common: dict
         ckpt = osp.join(work, f'epoch_{args.det_epochs}.pth')
         stamp = osp.join(work, 'miniworld_det.json')
         key = hashlib.sha1(cfg.pretty_text.encode()).hexdigest()
-        if osp.isfile(ckpt) and _read_json(stamp).get('config') == key:
+        if osp.isfile(ckpt) and (read_json(stamp) or {}).get('config') == key:
             print(f'[miniworld] reusing {ckpt}', flush=True)
             cfg.load_from = ckpt
             runner = Runner.from_cfg(cfg)

@@ -40,7 +40,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from pomp_mm.core.checkpoint import atomic_write_text
+from pomp_mm.core.checkpoint import atomic_write_text, read_json
 
 
 @dataclass(frozen=True)
@@ -117,14 +117,6 @@ def _tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _read_json(path: str) -> Any:
-    try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def _write_json(path: str, obj: Any) -> None:
@@ -279,7 +271,7 @@ class Zoo:
         options = self.common_options(method.config) + self.train_options(
             method.config, shots)
         record = osp.join(work, 'zoo_run.json')
-        done = _read_json(record)
+        done = read_json(record)
         digest = self.config_digest(method.config)
         if done and done.get('options') == options and done.get(
                 'config_digest') == digest and osp.isfile(
@@ -318,7 +310,7 @@ class Zoo:
             self.work, key, f'zero-shot_{self.tag}')
         cache_file = osp.join(folder, 'zoo_tests.json')
         stamp = [checkpoint, osp.getmtime(checkpoint)] if checkpoint else None
-        cache = _read_json(cache_file) or {}
+        cache = read_json(cache_file) or {}
         if cache.get('checkpoint') != stamp or 'tests' not in cache:
             cache = {'checkpoint': stamp, 'tests': {}}
         entry = json.dumps([config, self.config_digest(config), opts])

@@ -13,6 +13,7 @@ hold tensors only; full MMEngine checkpoints also pickle their message hub
 allowed by name (:func:`mmengine_safe_globals`). A file that needs anything
 else is refused, so reading a prompt never runs code from the file.
 """
+import json
 import os
 import os.path as osp
 import pickle
@@ -61,6 +62,19 @@ def atomic_torch_save(obj: Any, path: str) -> None:
 def atomic_write_text(path: str, text: str) -> None:
     """Write UTF-8 text through :func:`atomic_write`."""
     atomic_write(path, lambda f: f.write(text.encode('utf-8')))
+
+
+def read_json(path: str) -> Any:
+    """The JSON in ``path``, or None if it is missing or unreadable.
+
+    For records a tool wrote itself (run stamps, caches): anything that
+    cannot be read just means "not there yet".
+    """
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def save_prompt(path: str,
