@@ -109,3 +109,34 @@ def test_state_dict_is_prompt_and_sampler_only(tmp_path):
                                       checkpoint=str(path)))))
     assert set(model.state_dict()) == {'prompt_learner.ctx',
                                        'loss_module._extra_state'}
+
+
+@pytest.mark.parametrize('merge', [True, False])
+def test_repeated_names_merged_or_kept_as_official(merge):
+    """Classes 0 and 2 share the name 'red circle'. Merged: one class, a
+    2-way softmax. Official (``merge_repeated_names=False``): all 3 stay,
+    so the namesake is a negative with the positive's own features."""
+    torch.manual_seed(0)
+    names = ['red circle', 'blue square', 'red_circle']
+    model = MODELS.build(dict(
+        type='PromptCLIPClassifier',
+        prompt_learner=dict(type='PompPromptLearner',
+                            clip=dict(type='FrozenCLIP',
+                                      model_name='pomp-test-vit'),
+                            n_ctx=4),
+        loss=dict(type='PompLoss', num_classes_per_step=None, seed=0),
+        train_vocabulary=names, merge_repeated_names=merge))
+    labels = torch.tensor([0, 1, 2])
+    samples = [DataSample().set_gt_label(int(y)) for y in labels]
+    views = [torch.randn(3, 3, 32, 32)]
+    loss = model(views, samples, mode='loss')['loss']
+    # independent: the two distinct prompts on the plain 77-token path
+    f = model.clip.encode_image(views[0], normalize=True)
+    t = F.normalize(model.prompt_learner(truncate=False), dim=-1)
+    assert model.prompt_learner.class_names == names[:2]
+    s = model.clip.logit_scale * f @ t.t()  # (3, 2): cat, dog
+    if merge:
+        want = F.cross_entropy(s, torch.tensor([0, 1, 0]))
+    else:
+        want = F.cross_entropy(s[:, [0, 1, 0]], labels)
+    torch.testing.assert_close(loss, want, rtol=1e-5, atol=1e-5)

@@ -20,6 +20,7 @@ from pomp_mm.cls.model import dedup_names
 from pomp_mm.cls.zeroshot import TEMPLATE_SETS
 from pomp_mm.core import PompPromptLearner, save_prompt
 from test_cls_data import ALL, curated_names, make_dataset
+from pomp_mm.core.checkpoint import safe_torch_load
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MEAN = torch.tensor([122.770938, 116.7460125, 104.09373615]).view(3, 1, 1)
@@ -185,9 +186,7 @@ def test_linear_probe_trains_and_evaluates(tmp_path, clip_weights):
         for n, p in runner.model.named_parameters() if p.requires_grad
     }
     assert trainable == {'head.fc.weight', 'head.fc.bias'}
-    ckpt = torch.load(tmp_path / 'work' / 'epoch_15.pth',
-                      map_location='cpu',
-                      weights_only=False)
+    ckpt = safe_torch_load(str(tmp_path / 'work' / 'epoch_15.pth'))
     assert set(ckpt['state_dict']) == {'head.fc.weight', 'head.fc.bias'}
     torch.testing.assert_close(ckpt['state_dict']['head.fc.weight'],
                                head.weight.detach())

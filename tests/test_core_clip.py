@@ -84,6 +84,11 @@ def test_torchscript_archive(tiny_clip, tmp_path):
     torch.jit.save(traced, str(path))
     sd, fmt = read_clip_state_dict(str(path))
     assert fmt == 'openai-jit'
+    # read weights-only, as data: the same tensors torch.jit.load gives
+    jit = torch.jit.load(str(path)).state_dict()
+    assert set(sd) == set(jit) - {'input_resolution', 'context_length',
+                                  'vocab_size'}
+    assert all(torch.equal(sd[k], jit[k]) for k in sd)
     clip = FrozenCLIP('pomp-test-vit', checkpoint=str(path))
     tokens = tiny_clip.tokenizer(['a photo of a cat.'])
     torch.testing.assert_close(clip.encode_text(tokens),

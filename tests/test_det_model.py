@@ -276,3 +276,24 @@ def test_remove_rare(tmp_path):
     src.write_text(json.dumps(dict(annotations=[], categories=cats)))
     with pytest.raises(ValueError, match='"frequency" field'):
         remove_rare(str(src), str(out))
+
+
+def test_logit_bias_only_for_negative_use_bias(tmp_path):
+    """Detic's USE_BIAS: a negative value is the initial learnable bias,
+    0 is none; a positive one (silently no bias in Detic) is an error."""
+    path = tmp_path / 'feats.npy'
+    np.save(path, np.random.RandomState(0).randn(3, 8).astype(np.float32))
+    x = torch.randn(5, 6)
+    plain = PompZeroShotClassifier(6, 4, zs_weight_path=str(path))
+    biased = PompZeroShotClassifier(6, 4, zs_weight_path=str(path),
+                                    use_bias=-4.6)
+    biased.linear.load_state_dict(plain.linear.state_dict())
+    assert not hasattr(plain, 'cls_bias')
+    assert biased.cls_bias.requires_grad
+    torch.testing.assert_close(biased(x), plain(x) - 4.6)
+    with pytest.raises(ValueError) as e:
+        PompZeroShotClassifier(6, 4, zs_weight_path=str(path), use_bias=4.6)
+    assert str(e.value) == (
+        'PompZeroShotClassifier: use_bias=4.6; Detic turns the logit bias on '
+        'only for a negative initial value; expected a negative number such '
+        'as -4.6, or 0 for no bias')

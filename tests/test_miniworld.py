@@ -1,4 +1,5 @@
 """The mini-world: vocabulary, rendering vs scene description, splits."""
+import json
 import os.path as osp
 
 import numpy as np
@@ -162,3 +163,218 @@ def test_transfer_table_end_to_end(tmp_path):
     assert again.pop(tool.SEG_KEY) == seg
     assert again.pop(tool.DET_KEY) == det
     assert tool.table(again) == tool.table(results)
+
+
+def test_mean_and_sample_std_match_an_independent_computation():
+    from pomp_mm.miniworld.seeds import aggregate, cell, mean_std
+    trees = [{'t': {'m': [83.0, 84.5, 0.1]}, 'd': {'m': [1.0, 2.0]}},
+             {'t': {'m': [85.0, 88.0, 0.2]}, 'd': {'m': [1.5, 2.0]}},
+             {'t': {'m': [90.0, 86.0, 0.6]}, 'd': {'m': [4.0, 2.0]}}]
+    mean, std = aggregate(trees)
+    for path in (('t', 'm'), ('d', 'm')):
+        cols = np.array([t[path[0]][path[1]] for t in trees])
+        assert mean[path[0]][path[1]] == pytest.approx(cols.mean(0),
+                                                       rel=1e-12)
+        assert std[path[0]][path[1]] == pytest.approx(cols.std(0, ddof=1),
+                                                      rel=1e-12)
+    assert std['d']['m'][1] == 0.0
+    assert mean_std([7.0]) == (7.0, None)
+    assert cell(84.25, None) == '84.2' and cell(85.0, 3.6056) == '85.0 ± 3.6'
+    with pytest.raises(ValueError) as e:
+        aggregate([{'t': [1.0, 2.0]}, {'t': [1.0]}])
+    assert str(e.value) == (
+        "aggregate: results['t'] has 2 values in the first seed and [1.0] in "
+        'another; expected the same table for every seed')
+    with pytest.raises(ValueError) as e:
+        aggregate([{'t': [1.0]}, {'t': [float('nan')]}])
+    assert str(e.value) == ("aggregate: results['t'][0] is nan in one seed; "
+                            'expected a finite number')
+
+
+def test_outside_spread_rule():
+    from pomp_mm.miniworld.seeds import outside_spread
+    assert outside_spread((90.0, 0.5), (88.0, 1.0))  # 2.0 > 1.5
+    assert not outside_spread((90.0, 1.0), (88.0, 1.0))  # 2.0 is not > 2.0
+    assert not outside_spread((88.0, 0.1), (90.0, 0.1))
+    assert not outside_spread((90.0, None), (80.0, None))  # one seed
+
+
+class _FakeRunner:
+    """Stands in for MMEngine's Runner in tools/miniworld.py: ``train``
+    writes what the real trainings write (prompt, checkpoint) and records
+    its work dir; ``test`` returns a number made from the loaded prompt
+    file, so every cell is known in closed form (:func:`_expected`)."""
+    trained, tested = [], []
+
+    def __init__(self, cfg):
+        import types
+        self.cfg = cfg
+        self.model = types.SimpleNamespace(
+            prompt=cfg.model.get('roi_head', {}).get('bbox_head', {}).get(
+                'cls_predictor_cfg', {}).get('prompt_learner', {}).get(
+                    'prompt_checkpoint'),
+            clip=types.SimpleNamespace(image_size=(64, 64)),
+            test_cfg=types.SimpleNamespace())
+
+    @classmethod
+    def from_cfg(cls, cfg):
+        return cls(cfg)
+
+    def train(self):
+        import os
+        work = self.cfg.work_dir
+        _FakeRunner.trained.append(work)
+        os.makedirs(work, exist_ok=True)
+        seed = self.cfg.randomness.seed
+        name = osp.basename(work)
+        max_epochs = self.cfg.train_cfg.max_epochs
+        ckpt = osp.join(work, f'epoch_{max_epochs}.pth')
+        hook = self.cfg.default_hooks.checkpoint
+        if osp.isfile(ckpt) and hook.type == 'SafeCheckpointHook':
+            # as SafeCheckpointHook refuses a fresh start over checkpoints
+            assert hook.overwrite, f'{work}: fresh start over {ckpt}'
+        with open(osp.join(work, 'prompt_latest.pth'), 'w') as f:
+            f.write(f'{seed} {name}')
+        with open(ckpt, 'w') as f:
+            f.write(f'{seed} {name}')
+
+    def test(self):
+        _FakeRunner.tested.append(self.cfg.work_dir)
+        prompt = _prompt_value(self.model.prompt)
+        kind = self.cfg.test_evaluator.type
+        if kind == 'Accuracy':
+            subset = self.cfg.test_dataloader.dataset.subset
+            return {'accuracy/top1': prompt + (5 if subset == 'seen' else 0)}
+        if kind == 'HIoUMetric':
+            return {'mIoU-seen': prompt / 2, 'mIoU-unseen': prompt / 3,
+                    'hIoU': prompt / 4}
+        seed = self.cfg.randomness.seed
+        return {'coco/base_ap50': (prompt + seed) / 200,
+                'coco/novel_ap50': (prompt - seed) / 300}
+
+
+def _prompt_value(path):
+    """50 for the hand template; else seed**2 + a per-prompt offset."""
+    if path is None:
+        return 50.0
+    seed, name = open(path).read().split()
+    return 60.0 + int(seed)**2 + (3.0 if name == 'pomp' else 1.0)
+
+
+def _expected(seed):
+    """The per-seed result tree that _FakeRunner implies."""
+    vals = {'hand template': 50.0,
+            'CoOp (target seen, 8 shots)': 61.0 + seed**2,
+            'POMP (source)': 63.0 + seed**2}
+    h = {m: [v + 5, v] for m, v in vals.items()}
+    for m, (a, b) in h.items():
+        h[m].append(2 * a * b / (a + b))
+    return {'stars_hearts': h,
+            'segmentation': {m: [v / 2, v / 3, v / 4]
+                             for m, v in vals.items()},
+            'detection': {m: [(v + seed) / 2, (v - seed) / 3]
+                          for m, v in vals.items()}}
+
+
+def _assert_close(tree, expected):
+    """Result trees equal up to float rounding (pytest.approx is flat)."""
+    assert list(tree) == list(expected)
+    for k, rows in expected.items():
+        assert list(tree[k]) == list(rows)
+        for m, v in rows.items():
+            assert tree[k][m] == pytest.approx(v, rel=1e-12)
+
+
+@pytest.fixture
+def fake_miniworld(tmp_path, monkeypatch):
+    """tools/miniworld.py with the fake runner, a stand-in CLIP file and
+    stand-in scenes: the real configs, keys, caches and tables."""
+    import json
+    tool = load_tool('miniworld')
+    monkeypatch.setattr(tool, 'Runner', _FakeRunner)
+    monkeypatch.setattr(tool, 'load_prompt_into',
+                        lambda model, path: setattr(model, 'prompt', path))
+    root = tmp_path / 'scenes'
+    root.mkdir()
+    (root / 'classes.json').write_text(json.dumps({'seen': [1, 2]}))
+    for split in ('train', 'test'):
+        (root / f'instances_{split}.json').write_text(f'{{"s": "{split}"}}')
+    monkeypatch.setattr(tool, 'scenes', lambda args: str(root))
+    clip = tmp_path / 'clip.pt'
+    clip.write_text('a stand-in CLIP')
+    _FakeRunner.trained.clear()
+    _FakeRunner.tested.clear()
+    argv = ['--work-dir', str(tmp_path / 'work'), '--clip', str(clip),
+            '--targets', 'stars_hearts', '--seg-target', 'stars_hearts']
+    return tool, argv, tmp_path / 'work'
+
+
+def test_seeds_report_mean_and_sample_std_per_cell(fake_miniworld):
+    tool, argv, work = fake_miniworld
+    res = tool.main(argv + ['--seeds', '0', '1', '3'])
+    per_seed = [_expected(s) for s in (0, 1, 3)]
+    assert res['seeds'] == [0, 1, 3]
+    _assert_close(res['per_seed']['3'], per_seed[2])
+    for block, rows in per_seed[0].items():
+        for m in rows:
+            values = np.array([p[block][m] for p in per_seed])
+            assert res['mean'][block][m] == pytest.approx(values.mean(0))
+            assert res['sample_std'][block][m] == pytest.approx(
+                values.std(0, ddof=1))
+    # POMP's unseen top-1: 63 + s^2 over s = 0, 1, 3 -> 66.33 ± 4.93
+    pomp = np.array([63.0, 64.0, 72.0])
+    text = (work / 'results.md').read_text()
+    assert (f'| POMP (source) | {pomp.mean() + 5:.1f} ± '
+            f'{pomp.std(ddof=1):.1f} | {pomp.mean():.1f} ± '
+            f'{pomp.std(ddof=1):.1f} |') in text
+    assert '| hand template | 55.0 ± 0.0 | 50.0 ± 0.0 |' in text
+    # POMP - hand, unseen: +16.3 against a spread of 4.93 + 0; POMP - CoOp:
+    # +2.0 against 4.93 + 4.93
+    assert ('| stars_hearts unseen | +16.3 (spread 4.9, outside) | '
+            '+2.0 (spread 9.9, within) |') in text
+    assert json.loads((work / 'results.json').read_text()) == res
+
+
+def test_seeds_train_and_evaluate_each_seed_once(fake_miniworld):
+    tool, argv, work = fake_miniworld
+    stages = ['pomp', 'coop_stars_hearts', 'det_hand', 'det_coop',
+              'det_pomp']
+
+    def trained(seeds):
+        return sorted(osp.join(str(work), f'seed{s}', d) for s in seeds
+                      for d in stages)
+
+    tool.main(argv + ['--seeds', '0', '1'])
+    assert sorted(_FakeRunner.trained) == trained([0, 1])
+    _FakeRunner.trained.clear()
+    _FakeRunner.tested.clear()
+    res = tool.main(argv + ['--seeds', '0', '1', '2'])
+    assert sorted(_FakeRunner.trained) == trained([2])  # 0, 1 reused
+    # seed 2: CoOp and POMP on seen + unseen, its 2 segmentations, 3
+    # detectors; the hand template's evaluations are seed-free and cached
+    assert len(_FakeRunner.tested) == 4 + 2 + 3
+    _assert_close(res['per_seed']['2'], _expected(2))
+    # one seed prints as before: no spread, the seed's own numbers
+    _FakeRunner.trained.clear()
+    one = tool.main(argv + ['--seeds', '1'])
+    assert _FakeRunner.trained == [] and one == res['per_seed']['1']
+    assert '| POMP (source) | 69.0 | 64.0 |' in (work /
+                                               'results.md').read_text()
+    # a prompt whose stamp is gone, or that another config trained, is
+    # retrained, never reused
+    (work / 'seed1' / 'pomp' / 'miniworld_stage.json').unlink()
+    tool.main(argv + ['--seeds', '1'])
+    assert _FakeRunner.trained == [str(work / 'seed1' / 'pomp')]
+    _FakeRunner.trained.clear()
+    tool.main(argv + ['--seeds', '1', '--source-classes', '100'])
+    assert _FakeRunner.trained == [str(work / 'seed1' / 'pomp')]
+
+
+def test_seeds_must_be_distinct(fake_miniworld, capsys):
+    tool, argv, _ = fake_miniworld
+    with pytest.raises(SystemExit):
+        tool.main(argv + ['--seeds', '0', '1', '0'])
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        'miniworld.py: error: --seeds: seed 0 is given 2 times; expected '
+        'distinct training seeds')
+    assert _FakeRunner.trained == []

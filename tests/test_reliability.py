@@ -341,21 +341,23 @@ def _hand_fewshot(data_root, shots, seed):
     return sorted(subset, key=lambda s: (s[1], s[0])), names
 
 
-def _reference_ctx(clip_weights, init, data_root, shared_negatives=False):
+def _reference_ctx(clip_weights, init, data_root, shared_negatives=False,
+                   dtype=torch.float32):
     """The 2-process run computed here by hand: each rank's shard of
     DefaultSampler's permutation, each rank's own K-1 negatives, the POMP
-    loss per rank, the gradients averaged (DDP), torch's SGD step."""
+    loss per rank, the gradients averaged (DDP), torch's SGD step; in
+    ``dtype`` (float64: the exact answer to float32's rounding)."""
     subset, names = _hand_fewshot(data_root, DIST['shots'], 42)
-    clip = FrozenCLIP('pomp-test-vit', checkpoint=clip_weights)
+    clip = FrozenCLIP('pomp-test-vit', checkpoint=clip_weights).to(dtype)
     learner = PompPromptLearner(clip, vocabulary=names,
-                                prompt_checkpoint=init)
+                                prompt_checkpoint=init).to(dtype)
     mean = torch.tensor([122.770938, 116.7460125, 104.09373615]).view(3, 1, 1)
     std = torch.tensor([68.5005327, 66.6321579, 70.32316305]).view(3, 1, 1)
     with torch.no_grad():
         pixels = torch.stack([
             torch.from_numpy(np.array(Image.open(osp.join(data_root, p))
                                         .convert('RGB'))).permute(2, 0, 1)
-            for p, _ in subset]).float()
+            for p, _ in subset]).to(dtype)
         feats = F.normalize(clip.encode_image((pixels - mean) / std), dim=-1)
     labels = torch.tensor([lab for _, lab in subset])
     n, world, m = len(names), 2, DIST['k'] - 1
@@ -413,12 +415,27 @@ def test_two_process_training_matches_one_process_and_resumes(
                        weights_only=True)['state_dict']['ctx']
     assert torch.equal(saved, ctx[0])
 
+    # Two float32 computations of the same steps in different reduction
+    # orders (allreduce, per-rank batches vs one process) agree only up to
+    # float32 rounding, which differs across CPUs. The bound is measured,
+    # not tuned: the float32 reference's own error against float64 (the
+    # exact answer, to float32's precision), times a margin for the other
+    # order, floored at a few ulps of ctx.
+    exact = _reference_ctx(clip_weights, init, data_root,
+                           dtype=torch.float64)
     want = _reference_ctx(clip_weights, init, data_root)
-    torch.testing.assert_close(saved, want, rtol=1e-5, atol=1e-6)
+    ulp = torch.finfo(torch.float32).eps * exact.abs().max().item()
+    rounding = max((want.double() - exact).abs().max().item(), 4 * ulp)
+    tol = 16 * rounding
+    err = (saved.double() - exact).abs().max().item()
+    print(f'2-process ctx: error {err:.2e}, float32 reference error '
+          f'{rounding:.2e}, bound {tol:.2e}')
+    assert err <= tol
     # control: the same steps with one negative draw shared by the ranks
+    # differ by far more than the rounding bound
     shared = _reference_ctx(clip_weights, init, data_root,
                             shared_negatives=True)
-    assert (shared - want).abs().max() > 1e-3
+    assert (shared - want).abs().max() > 1e-3 > 10 * tol
 
     # resume both ranks from epoch 1: each rank gets back its own sampler
     # state (the state_dict only holds rank 0's), so the end is identical

@@ -20,6 +20,7 @@ from mmengine.config import Config
 from PIL import Image
 
 from pomp_mm.core import load_prompt_ctx
+from pomp_mm.core.checkpoint import safe_torch_load
 from pomp_mm.seg.splits import (COCO_STUFF_CLASSES, COCO_STUFF_SEEN,
                                 VOC_CLASSES, VOC_SEEN)
 
@@ -304,8 +305,7 @@ def test_coco_stuff_stage2_with_stage1_prompt(voc_run, clip_weights):
     assert found, log[-2000:]
     # the frozen stage-1 prompt is not trained: the checkpoint's ctx is
     # the prompt file's
-    state = torch.load(str(tmp / 'zsseg' / 'iter_2.pth'), map_location='cpu',
-                       weights_only=False)['state_dict']
+    state = safe_torch_load(str(tmp / 'zsseg' / 'iter_2.pth'))['state_dict']
     ctx = [v for k, v in state.items() if k.endswith('prompt_learner.ctx')]
     assert len(ctx) == 1
     torch.testing.assert_close(

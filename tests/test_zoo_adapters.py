@@ -20,6 +20,7 @@ from pomp_mm.cls.zoo import (
     WiSEFTClassifier,
 )
 from pomp_mm.core import save_prompt
+from pomp_mm.core.checkpoint import safe_torch_load
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NAMES = ['red circle', 'blue square', 'green star', 'black heart']
@@ -375,7 +376,7 @@ def test_config_trains_and_tests(tmp_path, clip_weights, method, extra,
     assert ckpt.is_file()
     assert (work / 'last_checkpoint').read_text().strip().endswith(
         checkpoint)
-    state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    state = safe_torch_load(ckpt)
     assert not any(k.startswith(('clip.', '_clip.', 'backbone.clip.'))
                    for k in state['state_dict']), 'frozen CLIP was saved'
     test = load_tool('test')

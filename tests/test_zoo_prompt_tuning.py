@@ -19,6 +19,7 @@ import pomp_mm.cls  # noqa: F401  (registers the zoo)
 from pomp_mm.core import FrozenCLIP
 from pomp_mm.core.checkpoint import save_prompt
 from tool_loader import load_tool
+from pomp_mm.core.checkpoint import safe_torch_load
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NAMES = ['red circle', 'blue star', 'green square', 'yellow heart',
@@ -429,8 +430,7 @@ def test_config_trains_and_tests_through_the_tools(config, e2e_files,
     load_tool('train').main([cfg, '--work-dir', str(work), '--cfg-options',
                              *_options(config, weights, prompt)])
     ckpt = work / 'epoch_1.pth'
-    state = torch.load(ckpt, map_location='cpu',
-                       weights_only=False)['state_dict']
+    state = safe_torch_load(str(ckpt))['state_dict']
     method = config.split('/')[0]
     assert set(state) == METHODS[method][2]  # the prompts; CLIP is rebuilt
     scalars = glob.glob(str(work / '*' / 'vis_data' / 'scalars.json'))

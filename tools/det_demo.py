@@ -23,10 +23,12 @@ except ImportError:  # run from a checkout without `pip install -e .`
 
 import cv2  # noqa: E402
 import mmcv  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 from pomp_mm.core.checkpoint import atomic_write  # noqa: E402
 from pomp_mm.core.prompt import load_prompt_into  # noqa: E402
+from pomp_mm.utils.cli import (CliError, check_checkpoint_file,  # noqa: E402
+                               read_config)
 
 PROG = 'det_demo'
 
@@ -84,12 +86,14 @@ def main(argv: Optional[Sequence[str]] = None):
         parser.error(f'--out {args.out}: expected a .png or .jpg file')
     try:
         names = parse_texts(args.texts)
-    except (ValueError, FileNotFoundError) as e:
+        if args.weights:  # refuse pickled code before mmdet unpickles it
+            check_checkpoint_file(args.weights)
+        cfg = read_config(args.config)
+    except (ValueError, FileNotFoundError, CliError) as e:
         parser.error(str(e))
 
     from mmdet.apis import inference_detector, init_detector
     from mmdet.registry import VISUALIZERS
-    cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     model = init_detector(cfg, checkpoint=args.weights, device=args.device)

@@ -222,6 +222,42 @@ def prompt_features(clip: FrozenCLIP,
                                      progress=progress).float()
 
 
+def check_finite(raw: np.ndarray, array: np.ndarray, names: Sequence[str],
+                 out: str) -> None:
+    """Refuse features holding NaN/Inf (nothing is written then).
+
+    A NaN/Inf prompt or CLIP weight file gives NaN features, and finite
+    float32 features beyond 65504 become Inf in ``--dtype float16``; either
+    would make every downstream score NaN without an error.
+
+    Args:
+        raw (np.ndarray): The (C, D) float32 features as computed.
+        array (np.ndarray): The same in the output dtype.
+        names (Sequence[str]): The class names, in row order.
+        out (str): The ``--out`` path (named in the message).
+
+    Raises:
+        ValueError: One line naming the rows, the first class and the fix.
+    """
+    for features in (raw, array):
+        rows = np.flatnonzero(~np.isfinite(features).all(axis=1))
+        if len(rows):
+            break
+    else:
+        return
+    where = f'{len(rows)} of {len(raw)} rows, first class {names[rows[0]]!r}'
+    if features is raw:
+        raise ValueError(
+            f'the features hold NaN/Inf ({where}); nothing written to {out};'
+            ' check the --prompt and --clip-checkpoint files for NaN/Inf '
+            'values')
+    limit = float(np.finfo(array.dtype).max)
+    raise ValueError(
+        f'the features overflow {array.dtype} ({where}: values beyond '
+        f'{limit:.0f}); nothing written to {out}; use --dtype float32 or '
+        '--normalize')
+
+
 def save_npy_atomic(array: np.ndarray, path: str) -> None:
     """``np.save`` through a temp file, then rename (an existing ``path``
     stays intact until the new file is complete)."""
@@ -259,7 +295,10 @@ def dump_text_features(args: argparse.Namespace) -> np.ndarray:
                                   device)
     if args.normalize:
         feats = F.normalize(feats, dim=-1)
-    array = feats.cpu().numpy().astype(args.dtype)
+    raw = feats.cpu().numpy()
+    with np.errstate(over='ignore'):  # float16 overflow: refused below
+        array = raw.astype(args.dtype)
+    check_finite(raw, array, names, args.out)
     save_npy_atomic(array, args.out)
     print_log(f'wrote {tuple(array.shape)} {array.dtype} features of '
               f'{len(names)} classes to {args.out}', logger='current')

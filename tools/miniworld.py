@@ -3,6 +3,7 @@
     python tools/miniworld.py                      # ~45 min on 2 cores
     python tools/miniworld.py --no-det             # ~15 min (no detectors)
     python tools/miniworld.py --quick              # smoke run (~1 min)
+    python tools/miniworld.py --seeds 0 1 2        # mean ± std of 3 seeds
 
 1. trains the tiny CLIP on generated image-caption pairs
    (tools/train_tiny_clip.py; skipped when the checkpoint exists),
@@ -23,27 +24,39 @@
 7. prints the tables and writes them (markdown, JSON) with a bar plot.
 
 Every stage goes through the same MMEngine Runner as tools/train.py and
-tools/test.py. Results are deterministic for a seed.
+tools/test.py. Results are deterministic for a seed on one machine.
+
+``--seeds`` repeats steps 2, 3 and 6 (every training) once per training seed
+in the same world (``--seed``: the tiny CLIP, the class splits, the scenes
+and every test image stay as they are) and reports mean ± sample std (n-1)
+per cell, with POMP's gains marked "outside" when the gap of the means
+exceeds the sum of the two stds (pomp_mm/miniworld/seeds.py). Each seed's
+trainings live in ``WORK_DIR/seed{S}/``; a training is reused only when its
+stamp holds the key of its full config (which holds the seed) and of the
+files it reads, and every evaluation's result is kept under its key in
+``WORK_DIR/results_cache/``, so adding a seed runs only that seed.
 """
 import argparse
-import hashlib
 import json
 import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 import pomp_mm  # noqa: F401
 import pomp_mm.core  # noqa: F401
-from pomp_mm.core.checkpoint import (atomic_write, atomic_write_text,
-                                     read_json)
+from pomp_mm.core.checkpoint import atomic_write, atomic_write_text, read_json
 from pomp_mm.core.prompt import load_prompt_into
 from pomp_mm.miniworld import TARGETS
 from pomp_mm.miniworld.export import export_scenes
+from pomp_mm.miniworld.seeds import (aggregate, cached_result, cell,
+                                     check_seeds, clear_stamp, outside_spread,
+                                     stage_key, stamp_matches, store_result,
+                                     write_stamp)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG = osp.join(ROOT, 'configs', 'miniworld')
@@ -51,6 +64,7 @@ METHODS = ('hand template', 'CoOp (target seen, 8 shots)', 'POMP (source)')
 SEG_KEY = 'segmentation'
 DET_KEY = 'detection'
 METHOD_DIRS = dict(zip(METHODS, ('hand', 'coop', 'pomp')))
+CACHE = 'results_cache'  # evaluation results by key, under --work-dir
 
 
 def _config(name: str, work_dir: str, options: dict,
@@ -62,30 +76,79 @@ def _config(name: str, work_dir: str, options: dict,
     return cfg
 
 
-def _train(name: str, work_dir: str, options: dict) -> str:
+def seed_dir(args, seed: int) -> str:
+    """Where the trainings of one training seed live."""
+    return osp.join(osp.abspath(args.work_dir), f'seed{seed}')
+
+
+def _train(name: str, work_dir: str, options: dict, clip: str) -> str:
+    """Train a prompt (or reuse the one trained with exactly this config and
+    CLIP file) and return its ``prompt_latest.pth``."""
+    cfg = _config(name, work_dir, options, log_level='INFO')
+    key = stage_key(cfg.pretty_text, {'clip': clip})
     prompt = osp.join(work_dir, 'prompt_latest.pth')
-    if osp.isfile(prompt):
+    if osp.isfile(prompt) and stamp_matches(work_dir, key):
         print(f'[miniworld] reusing {prompt}', flush=True)
         return prompt
-    cfg = _config(name, work_dir, options, log_level='INFO')
-    print(f'[miniworld] training {name} -> {work_dir} (log: '
-          f'{work_dir}/<timestamp>/<timestamp>.log)', flush=True)
+    clear_stamp(work_dir)
+    _allow_overwrite(cfg)
+    print(f'[miniworld] training {name} (seed {cfg.randomness.seed}) -> '
+          f'{work_dir} (log: {work_dir}/<timestamp>/<timestamp>.log)',
+          flush=True)
     start = time.time()
     runner = Runner.from_cfg(cfg)
     runner.train()
+    if not osp.isfile(prompt):
+        raise RuntimeError(f'training {name} finished without writing '
+                           f'{prompt}; expected the prompt file there')
+    # the prompt is reused only by a run with the same config and CLIP
+    write_stamp(work_dir, key, seed=cfg.randomness.seed)
     print(f'[miniworld] {name} done in {time.time() - start:.0f} s',
           flush=True)
     return prompt
 
 
-def _test(work_dir: str, options: dict, prompt: str = None) -> float:
-    runner = Runner.from_cfg(_config('zeroshot.py', work_dir, options))
-    if prompt is not None:
-        load_prompt_into(runner.model, prompt)
-    return float(runner.test()['accuracy/top1'])
+def _allow_overwrite(cfg: Config) -> None:
+    """Let a training start over in its own stage folder.
+
+    The tool retrains only when the folder's stamp does not match (or is
+    missing), i.e. what is there is stale; ``SafeCheckpointHook`` would
+    otherwise refuse a fresh start over its checkpoints. Set after the key
+    is taken: it does not change what is computed.
+    """
+    hook = cfg.get('default_hooks', {}).get('checkpoint') or {}
+    if hook.get('type') == 'SafeCheckpointHook':
+        hook['overwrite'] = True
 
 
-def segment(args, prompts: Dict[str, str], common: dict
+def _cache(args) -> str:
+    return osp.join(osp.abspath(args.work_dir), CACHE)
+
+
+def _test(args, options: dict, clip: str, prompt: str = None) -> float:
+    """Zero-shot top-1 (%) of a prompt (the hand template for None)."""
+    cfg = _config('zeroshot.py', osp.join(osp.abspath(args.work_dir),
+                                          'test'), options)
+    key = stage_key(cfg.pretty_text, {'clip': clip, 'prompt': prompt})
+    top1 = cached_result(_cache(args), key)
+    if top1 is None:
+        runner = Runner.from_cfg(cfg)
+        if prompt is not None:
+            load_prompt_into(runner.model, prompt)
+        top1 = float(runner.test()['accuracy/top1'])
+        store_result(_cache(args), key, top1, prompt=prompt)
+    return top1
+
+
+def _scene_files(root: str, splits) -> Dict[str, str]:
+    """The export's files whose contents key the stages that read it."""
+    files = {'classes': osp.join(root, 'classes.json')}
+    for split in splits:
+        files[split] = osp.join(root, f'instances_{split}.json')
+    return files
+
+
+def segment(args, prompts: Dict[str, str], clip: str, seed: int
             ) -> Dict[str, List[float]]:
     """mIoU-seen / mIoU-unseen / hIoU of each prompt on exported scenes."""
     root = scenes(args)
@@ -94,24 +157,30 @@ def segment(args, prompts: Dict[str, str], common: dict
         cfg = Config.fromfile(osp.join(CFG, 'seg_maskclip.py'))
         learner = 'model.text_encoder.prompt_learner.clip.'
         cfg.merge_from_dict({
-            learner + 'checkpoint': common[
-                'model.prompt_learner.clip.checkpoint'],
-            learner + 'model_name': common[
-                'model.prompt_learner.clip.model_name'],
+            learner + 'checkpoint': clip,
+            learner + 'model_name': args.clip_model,
             'test_dataloader.dataset.data_root': root,
             'randomness.seed': args.seed})
         cfg.work_dir = osp.join(osp.abspath(args.work_dir), 'seg_test')
         cfg.log_level = 'WARNING'
-        runner = Runner.from_cfg(cfg)
-        h, w = runner.model.clip.image_size  # windows at CLIP's input size
-        runner.model.test_cfg.crop_size = (h, w)
-        runner.model.test_cfg.stride = (h // 2, w // 2)
-        if prompts[method] is not None:
-            load_prompt_into(runner.model, prompts[method])
-        m = runner.test()
-        rows[method] = [float(m['mIoU-seen']), float(m['mIoU-unseen']),
-                        float(m['hIoU'])]
-        print(f'[miniworld] segmentation, {method}: mIoU seen/unseen/hIoU '
+        key = stage_key(cfg.pretty_text, {
+            'clip': clip, 'prompt': prompts[method],
+            **_scene_files(root, ['test'])})
+        rows[method] = cached_result(_cache(args), key)
+        if rows[method] is None:
+            runner = Runner.from_cfg(cfg)
+            h, w = runner.model.clip.image_size  # windows at CLIP's size
+            runner.model.test_cfg.crop_size = (h, w)
+            runner.model.test_cfg.stride = (h // 2, w // 2)
+            if prompts[method] is not None:
+                load_prompt_into(runner.model, prompts[method])
+            m = runner.test()
+            rows[method] = [float(m['mIoU-seen']), float(m['mIoU-unseen']),
+                            float(m['hIoU'])]
+            store_result(_cache(args), key, rows[method],
+                         prompt=prompts[method])
+        print(f'[miniworld] segmentation (prompts of seed {seed}), {method}: '
+              'mIoU seen/unseen/hIoU '
               f'{rows[method][0]:.1f}/{rows[method][1]:.1f}/'
               f'{rows[method][2]:.1f}', flush=True)
     return rows
@@ -131,7 +200,8 @@ def scenes(args) -> str:
     detection) and, with detection on, train.
 
     Each split has its own seeded stream, so adding the train split later
-    leaves the test scenes as they were.
+    leaves the test scenes as they were. The scenes belong to the world
+    (``--seed``), not to a training seed.
     """
     root = osp.abspath(osp.join(args.scenes, args.seg_target))
     splits = [('test', args.seg_images)]
@@ -146,25 +216,23 @@ def scenes(args) -> str:
     return root
 
 
-def detect(args, prompts: Dict[str, str], common: dict
+def detect(args, prompts: Dict[str, str], clip: str, seed: int
            ) -> Dict[str, List[float]]:
-    """Base / novel AP50 (%) of one detector trained per prompt."""
+    """Base / novel AP50 (%) of one detector trained per prompt with
+    training seed ``seed``."""
     root = scenes(args)
     num_seen = len(read_json(osp.join(root, 'classes.json'))['seen'])
     head = 'model.roi_head.bbox_head.'
     learner = head + 'cls_predictor_cfg.prompt_learner.'
     rows = {}
     for method in METHODS:
-        work = osp.join(osp.abspath(args.work_dir), 'det_' +
-                        METHOD_DIRS[method])
+        work = osp.join(seed_dir(args, seed), 'det_' + METHOD_DIRS[method])
         options = {
-            learner + 'clip.checkpoint':
-            common['model.prompt_learner.clip.checkpoint'],
-            learner + 'clip.model_name':
-            common['model.prompt_learner.clip.model_name'],
+            learner + 'clip.checkpoint': clip,
+            learner + 'clip.model_name': args.clip_model,
             learner + 'prompt_checkpoint': prompts[method],
             head + 'num_classes': num_seen,  # training vocabulary
-            'randomness.seed': args.seed,
+            'randomness.seed': seed,
             'train_cfg.max_epochs': args.det_epochs,
             'default_hooks.checkpoint.interval': args.det_epochs,
             'train_dataloader.dataset.data_root': root,
@@ -182,53 +250,78 @@ def detect(args, prompts: Dict[str, str], common: dict
         cfg.work_dir = work
         cfg.log_level = 'INFO'
         ckpt = osp.join(work, f'epoch_{args.det_epochs}.pth')
-        stamp = osp.join(work, 'miniworld_det.json')
-        key = hashlib.sha1(cfg.pretty_text.encode()).hexdigest()
-        if osp.isfile(ckpt) and (read_json(stamp) or {}).get('config') == key:
-            print(f'[miniworld] reusing {ckpt}', flush=True)
-            cfg.load_from = ckpt
-            runner = Runner.from_cfg(cfg)
-        else:
-            print(f'[miniworld] training a detector with the {method} '
-                  f'prompt -> {work}', flush=True)
-            start = time.time()
-            runner = Runner.from_cfg(cfg)
-            runner.train()
-            print(f'[miniworld] detector ({method}) trained in '
-                  f'{time.time() - start:.0f} s', flush=True)
-            # the checkpoint is reused only by a run with the same config
-            atomic_write_text(stamp, json.dumps({'config': key}) + '\n')
-        m = runner.test()
-        rows[method] = [100 * float(m['coco/base_ap50']),
-                        100 * float(m['coco/novel_ap50'])]
-        print(f'[miniworld] detection, {method}: AP50 base/novel '
-              f'{rows[method][0]:.1f}/{rows[method][1]:.1f}', flush=True)
+        key = stage_key(cfg.pretty_text, {
+            'clip': clip, 'prompt': prompts[method],
+            **_scene_files(root, ['train', 'test'])})
+        rows[method] = cached_result(_cache(args), key)
+        if rows[method] is None:
+            rows[method] = _train_and_test_detector(cfg, key, ckpt, method,
+                                                    seed)
+            store_result(_cache(args), key, rows[method], seed=seed,
+                         prompt=prompts[method])
+        print(f'[miniworld] detection (seed {seed}), {method}: AP50 '
+              f'base/novel {rows[method][0]:.1f}/{rows[method][1]:.1f}',
+              flush=True)
     return rows
 
 
-def rows_table(rows: Dict[str, List[float]], columns: List[str]) -> str:
-    """A markdown table: one row per method, one cell per value (%)."""
+def _train_and_test_detector(cfg: Config, key: str, ckpt: str, method: str,
+                             seed: int) -> List[float]:
+    """Train the detector of ``cfg`` (or load the checkpoint trained with
+    this key) and return its base / novel AP50 (%)."""
+    work = cfg.work_dir
+    if osp.isfile(ckpt) and stamp_matches(work, key):
+        print(f'[miniworld] reusing {ckpt}', flush=True)
+        cfg.load_from = ckpt
+        runner = Runner.from_cfg(cfg)
+    else:
+        clear_stamp(work)
+        _allow_overwrite(cfg)
+        print(f'[miniworld] training a detector with the {method} '
+              f'prompt (seed {seed}) -> {work}', flush=True)
+        start = time.time()
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        print(f'[miniworld] detector ({method}, seed {seed}) trained in '
+              f'{time.time() - start:.0f} s', flush=True)
+        # the checkpoint is reused only by a run with the same key
+        write_stamp(work, key, seed=seed)
+    m = runner.test()
+    return [100 * float(m['coco/base_ap50']),
+            100 * float(m['coco/novel_ap50'])]
+
+
+def rows_table(rows: Dict[str, List[float]], columns: List[str],
+               std: Dict[str, List[Optional[float]]] = None) -> str:
+    """A markdown table: one row per method, one cell per value (%), as
+    ``mean ± std`` when ``std`` is given."""
     lines = ['| method | ' + ' | '.join(columns) + ' |',
              '|---|' + '---|' * len(columns)]
     for m, v in rows.items():
-        lines.append(f'| {m} | ' + ' | '.join(f'{x:.1f}' for x in v) +
-                     ' |')
+        s = std[m] if std is not None else [None] * len(v)
+        lines.append(f'| {m} | ' + ' | '.join(
+            cell(x, e) for x, e in zip(v, s)) + ' |')
     return '\n'.join(lines)
 
 
-def seg_table(rows: Dict[str, List[float]]) -> str:
-    return rows_table(rows, ['mIoU seen', 'mIoU unseen', 'hIoU'])
+SEG_COLUMNS = ['mIoU seen', 'mIoU unseen', 'hIoU']
+DET_COLUMNS = ['AP50 base (seen)', 'AP50 novel (unseen)']
 
 
-def det_table(rows: Dict[str, List[float]]) -> str:
-    return rows_table(rows, ['AP50 base (seen)', 'AP50 novel (unseen)'])
+def seg_table(rows: Dict[str, List[float]], std=None) -> str:
+    return rows_table(rows, SEG_COLUMNS, std)
+
+
+def det_table(rows: Dict[str, List[float]], std=None) -> str:
+    return rows_table(rows, DET_COLUMNS, std)
 
 
 def harmonic(a: float, b: float) -> float:
     return 2 * a * b / (a + b) if a + b > 0 else 0.0
 
 
-def run(args) -> Dict[str, Dict[str, List[float]]]:
+def _clip(args) -> str:
+    """The tiny CLIP of the world (``--seed``), trained if missing."""
     clip = osp.abspath(args.clip)
     if not osp.isfile(clip):
         from train_tiny_clip import main as train_clip
@@ -236,10 +329,25 @@ def run(args) -> Dict[str, Dict[str, List[float]]]:
                     '--steps', str(args.clip_steps),
                     '--batch-size', str(args.clip_batch), '--seed',
                     str(args.seed)])
-    work = osp.abspath(args.work_dir)
-    common = {'model.prompt_learner.clip.checkpoint': clip,
-              'model.prompt_learner.clip.model_name': args.clip_model,
-              'randomness.seed': args.seed}
+    return clip
+
+
+def classify(args, clip: str, seed: int):
+    """Train POMP and CoOp with training seed ``seed`` and test the three
+    prompts on every target.
+
+    Returns:
+        tuple: ``(results, prompts)``: target -> method -> [seen, unseen,
+        H] top-1 (%), and target -> the three prompt files (None for the
+        hand template).
+    """
+    work = seed_dir(args, seed)
+    train = {'model.prompt_learner.clip.checkpoint': clip,
+             'model.prompt_learner.clip.model_name': args.clip_model,
+             'randomness.seed': seed}
+    # evaluation is not training: it runs with the world's seed, so the
+    # hand template's cells are the same computation for every seed
+    evaluate = dict(train, **{'randomness.seed': args.seed})
     size = {}
     source_classes = args.source_classes or (1500 if args.quick else None)
     if source_classes:
@@ -248,87 +356,143 @@ def run(args) -> Dict[str, Dict[str, List[float]]]:
                 min(200, source_classes),
                 'model.loss.num_classes_per_step': min(1000, source_classes)}
     pomp = _train('pomp_source.py', osp.join(work, 'pomp'),
-                  {**common, **size})
-    results = {}
-    coops = {}
+                  {**train, **size}, clip)
+    results, prompts = {}, {}
     for target in args.targets:
         coop = _train('coop_target.py', osp.join(work, f'coop_{target}'), {
-            **common,
+            **train,
             'train_dataloader.dataset.split': target,
             'val_dataloader.dataset.split': target,
             **({'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
                 'train_dataloader.dataset.images_per_class': 2,
                 'val_dataloader.dataset.images_per_class': 1}
                if args.quick else {}),
-        })
-        coops[target] = coop
+        }, clip)
+        prompts[target] = dict(zip(METHODS, (None, coop, pomp)))
         rows = {m: [] for m in METHODS}
         for subset in ('seen', 'unseen'):
-            opts = {**common, 'test_dataloader.dataset.split': target,
+            opts = {**evaluate, 'test_dataloader.dataset.split': target,
                     'test_dataloader.dataset.subset': subset,
                     'test_dataloader.dataset.images_per_class':
                     args.test_images}
-            wd = osp.join(work, 'test')
-            rows[METHODS[0]].append(_test(wd, opts))
-            rows[METHODS[1]].append(_test(wd, opts, coop))
-            rows[METHODS[2]].append(_test(wd, opts, pomp))
+            for m in METHODS:
+                rows[m].append(_test(args, opts, clip, prompts[target][m]))
         for m in METHODS:
             rows[m].append(harmonic(*rows[m][:2]))
         results[target] = rows
-        print(f'[miniworld] {target}: ' + ', '.join(
+        print(f'[miniworld] {target} (seed {seed}): ' + ', '.join(
             f'{m}: {v[0]:.1f}/{v[1]:.1f}' for m, v in rows.items()),
             flush=True)
-    if args.seg and args.seg_target in coops:
-        results[SEG_KEY] = segment(
-            args, dict(zip(METHODS, (None, coops[args.seg_target], pomp))),
-            common)
-    if args.det and args.seg_target in coops:
-        results[DET_KEY] = detect(
-            args, dict(zip(METHODS, (None, coops[args.seg_target], pomp))),
-            common)
-    return results
+    return results, prompts
 
 
-def table(results: Dict[str, Dict[str, List[float]]]) -> str:
+def run(args, seeds: List[int] = None
+        ) -> Dict[int, Dict[str, Dict[str, List[float]]]]:
+    """Every stage for every training seed, stage by stage (classification
+    of all seeds first, detection, the slowest, last).
+
+    Returns:
+        dict: training seed -> its results (target -> method -> [seen,
+        unseen, H], plus ``SEG_KEY`` / ``DET_KEY`` rows when run).
+    """
+    seeds = seeds or [args.seed]
+    clip = _clip(args)
+    per_seed, prompts = {}, {}
+    for seed in seeds:
+        per_seed[seed], prompts[seed] = classify(args, clip, seed)
+    if args.seg and args.seg_target in args.targets:
+        for seed in seeds:
+            per_seed[seed][SEG_KEY] = segment(
+                args, prompts[seed][args.seg_target], clip, seed)
+    if args.det and args.seg_target in args.targets:
+        for seed in seeds:
+            per_seed[seed][DET_KEY] = detect(
+                args, prompts[seed][args.seg_target], clip, seed)
+    return per_seed
+
+
+def table(results: Dict[str, Dict[str, List[float]]], std=None) -> str:
+    """The classification table (``mean ± std`` cells when ``std``)."""
     targets = list(results)
     head = '| method | ' + ' | '.join(
         f'{t} seen | {t} unseen | {t} H' for t in targets) + ' |'
     lines = [head, '|' + '---|' * (1 + 3 * len(targets))]
     for m in METHODS:
-        cells = [f'{v:.1f}' for t in targets for v in results[t][m]]
+        cells = [cell(v, None if std is None else std[t][m][i])
+                 for t in targets for i, v in enumerate(results[t][m])]
         lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def gains_table(mean: dict, std: dict) -> str:
+    """POMP's gain over the hand template and over CoOp in every cell, and
+    whether it is outside the seed spread
+    (:func:`pomp_mm.miniworld.seeds.outside_spread`)."""
+    blocks = []
+    for name, rows in mean.items():
+        columns = (SEG_COLUMNS if name == SEG_KEY else DET_COLUMNS
+                   if name == DET_KEY else ['seen', 'unseen', 'H'])
+        for i, column in enumerate(columns):
+            blocks.append((f'{name} {column}', name, i))
+    pomp, others = METHODS[2], METHODS[:2]
+    lines = ['| cell | ' + ' | '.join(f'POMP - {o}' for o in others) + ' |',
+             '|---|' + '---|' * len(others)]
+    for label, name, i in blocks:
+        a = (mean[name][pomp][i], std[name][pomp][i])
+        cells = []
+        for o in others:
+            b = (mean[name][o][i], std[name][o][i])
+            word = 'outside' if outside_spread(a, b) else (
+                'below' if outside_spread(b, a) else 'within')
+            cells.append(f'{a[0] - b[0]:+.1f} (spread {a[1] + b[1]:.1f}, '
+                         f'{word})')
+        lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
 def plot(results, path: str, seg: Dict[str, List[float]] = None,
          det: Dict[str, List[float]] = None,
-         scenes_of: str = 'mixed200') -> None:
+         scenes_of: str = 'mixed200', std: dict = None) -> None:
     """Bars per method: top-1 on each target's seen and unseen classes,
-    then (when run) segmentation mIoU and detection AP50."""
+    then (when run) segmentation mIoU and detection AP50; with ``std``
+    (several seeds) the bars are means with ±1 sample-std error bars."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     import numpy as np
     targets = list(results)
+
+    def err(name, m, i):
+        return 0.0 if std is None else std[name][m][i]
+
     panels = [(targets, [[results[t][m][0] for t in targets] for m in
-                         METHODS], 'top-1, seen classes',
-               'top-1 accuracy (%)'),
+                         METHODS],
+               [[err(t, m, 0) for t in targets] for m in METHODS],
+               'top-1, seen classes', 'top-1 accuracy (%)'),
               (targets, [[results[t][m][1] for t in targets] for m in
-                         METHODS], 'top-1, unseen classes', None)]
+                         METHODS],
+               [[err(t, m, 1) for t in targets] for m in METHODS],
+               'top-1, unseen classes', None)]
     if seg is not None:
         panels.append((['seen', 'unseen'], [seg[m][:2] for m in METHODS],
+                       [[err(SEG_KEY, m, i) for i in range(2)]
+                        for m in METHODS],
                        f'segmentation ({scenes_of} scenes)', 'mIoU (%)'))
     if det is not None:
         panels.append((['base', 'novel'], [det[m][:2] for m in METHODS],
+                       [[err(DET_KEY, m, i) for i in range(2)]
+                        for m in METHODS],
                        f'detection ({scenes_of} scenes)', 'AP50 (%)'))
     widths = [len(p[0]) + 1 for p in panels]
     fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 2,
                                                       3.6),
                              gridspec_kw=dict(width_ratios=widths))
-    for ax, (ticks, values, title, ylabel) in zip(axes, panels):
+    for ax, (ticks, values, errors, title, ylabel) in zip(axes, panels):
         x = np.arange(len(ticks))
         for i, m in enumerate(METHODS):
-            ax.bar(x + (i - 1) * 0.27, values[i], 0.27, label=m)
+            ax.bar(x + (i - 1) * 0.27, values[i], 0.27, label=m,
+                   yerr=errors[i] if std is not None else None,
+                   capsize=2)
         ax.set_xticks(x, ticks, fontsize=8)
         ax.set_title(title)
         if ylabel:
@@ -344,7 +508,8 @@ def plot(results, path: str, seg: Dict[str, List[float]] = None,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog='miniworld.py',
+                                description=__doc__.splitlines()[0])
     p.add_argument('--work-dir', default='work_dirs/miniworld')
     p.add_argument('--clip', default='data/miniworld/tiny_clip.pt',
                    help='tiny CLIP checkpoint (trained if missing)')
@@ -358,7 +523,15 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=list(TARGETS))
     p.add_argument('--test-images', type=int, default=10,
                    help='test images per class')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the world: the tiny CLIP and the exported '
+                   'scenes; also the training seed when --seeds is not given')
+    p.add_argument('--seeds', type=int, nargs='+', default=None,
+                   metavar='SEED',
+                   help='training seeds: POMP, CoOp and the detectors are '
+                   'trained once per seed in the same world, and the tables '
+                   'report mean ± sample std (n-1) per cell (default: '
+                   '--seed alone, printed without spread)')
     p.add_argument('--no-seg', dest='seg', action='store_false',
                    help='skip the segmentation row')
     p.add_argument('--scenes', default='data/miniworld/scenes',
@@ -380,7 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        seeds = check_seeds(args.seeds or [args.seed])
+    except ValueError as e:
+        parser.error(str(e))
     if args.quick:
         args.seg_images = min(args.seg_images, 24)
         args.det_train_images = min(args.det_train_images, 16)
@@ -388,37 +566,77 @@ def main(argv=None):
         args.scenes = osp.join(args.work_dir, 'scenes')
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
     os.makedirs(args.work_dir, exist_ok=True)
-    results = run(args)
+    per_seed = run(args, seeds)
+    if len(seeds) == 1:
+        results = per_seed[seeds[0]]
+        seed = seeds[0]
+        report(args, results, None, f'seed {seed}' if seed == args.seed else
+               f'training seed {seed}, world seed {args.seed}')
+        return results
+    mean, std = aggregate([per_seed[s] for s in seeds])
+    report(args, mean, std,
+           f'mean ± sample std (n-1) over training seeds '
+           f'{", ".join(map(str, seeds))}; world seed {args.seed}')
+    results = {'seeds': seeds, 'world_seed': args.seed,
+               'std': 'sample standard deviation (n-1) over the seeds',
+               'mean': mean, 'sample_std': std,
+               'per_seed': {str(s): per_seed[s] for s in seeds}}
+    atomic_write_text(osp.join(args.work_dir, 'results.json'),
+                      json.dumps(results, indent=2) + '\n')
+    return results
+
+
+def report(args, results: dict, std: Optional[dict], what: str) -> None:
+    """Print the tables and write ``results.md``, ``results.png`` and (one
+    seed) ``results.json`` under ``--work-dir``.
+
+    Args:
+        args: The parsed arguments.
+        results (dict): The results of one seed, or the means of several.
+        std (dict, optional): The sample stds of several seeds (None: one).
+        what (str): What the numbers are, for the headings.
+    """
+    results = dict(results)
     seg = results.pop(SEG_KEY, None)
     det = results.pop(DET_KEY, None)
-    text = table(results)
+    text = table(results, std)
     print('\nZero-shot top-1 (%) on the mini-world targets '
-          f'(seed {args.seed}):\n' + text, flush=True)
+          f'({what}):\n' + text, flush=True)
     if seg is not None:
-        seg_text = seg_table(seg)
+        seg_text = seg_table(seg, None if std is None else std[SEG_KEY])
         print(f'\nZero-shot segmentation of {args.seg_target} scenes (seen '
               '+ unseen classes together, training-free PompMaskCLIP), %:\n'
               + seg_text, flush=True)
         text += (f'\n\nSegmentation ({args.seg_target} scenes):\n\n' +
                  seg_text)
     if det is not None:
-        det_text = det_table(det)
+        det_text = det_table(det, None if std is None else std[DET_KEY])
         print(f'\nOpen-vocabulary detection on {args.seg_target} scenes '
               '(Faster R-CNN trained on the seen-class boxes with each '
               'prompt as its classifier; all classes at test), %:\n'
               + det_text, flush=True)
         text += (f'\n\nDetection ({args.seg_target} scenes):\n\n' +
                  det_text)
+    if std is not None:
+        gains = gains_table(dict(results, **{
+            k: v for k, v in ((SEG_KEY, seg), (DET_KEY, det))
+            if v is not None}), std)
+        print('\nPOMP\'s gains; "outside" when the gap of the means exceeds '
+              'the sum of the two sample stds (seed spread only; the test '
+              'images are the same for every seed):\n' + gains, flush=True)
+        text = (f'{what}\n\n{text}\n\nPOMP\'s gains (outside: the gap '
+                'of the means exceeds the sum of the two sample stds):\n\n'
+                + gains)
     plot(results, osp.join(args.work_dir, 'results.png'), seg, det,
-         args.seg_target)
-    if seg is not None:
-        results[SEG_KEY] = seg
-    if det is not None:
-        results[DET_KEY] = det
+         args.seg_target, std)
     atomic_write_text(osp.join(args.work_dir, 'results.md'), text + '\n')
-    atomic_write_text(osp.join(args.work_dir, 'results.json'),
-                      json.dumps(results, indent=2) + '\n')
-    return results
+    if std is None:
+        if seg is not None:
+            results[SEG_KEY] = seg
+        if det is not None:
+            results[DET_KEY] = det
+        atomic_write_text(osp.join(args.work_dir, 'results.json'),
+                          json.dumps(results, indent=2) + '\n')
 
 
 if __name__ == '__main__':

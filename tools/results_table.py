@@ -21,6 +21,11 @@ mean over the 10 target datasets and the cross-domain mean over ImageNet-A,
         --out docs/cls_results
 
 Dataset names are the config file names (``configs/cls/*/<dataset>.py``).
+A metric file may say a metric does not apply (``"n/a"`` or ``null``): the
+cell reads ``n/a`` (and so does a mean over it), unlike an empty cell, which
+is a run that is missing. Any other value that is not a finite number is an
+error naming the file and the key: it would otherwise be a table that looks
+complete.
 
 ``zoo`` renders the transfer-method zoo's results (the JSON ``tools/zoo.py``
 writes) as markdown tables, one per protocol (base-to-novel, few-shot,
@@ -36,6 +41,7 @@ import glob
 import importlib.util
 import io
 import json
+import math
 import os.path as osp
 import sys
 from collections.abc import Sequence
@@ -73,6 +79,8 @@ TITLES = {
 }
 MEAN_XD = 'cross-dataset mean (10)'
 MEAN_DG = 'cross-domain mean (4)'
+#: A metric that does not apply to a run (a metric file's "n/a" or null).
+NA = 'n/a'
 
 
 class TableError(Exception):
@@ -135,8 +143,11 @@ def mapped_data_root(config: str, data_root: str) -> str:
     Returns:
         str: The dataset's root under ``data_root``.
     """
-    from mmengine.config import Config
-    cfg = Config.fromfile(config)
+    from pomp_mm.utils.cli import CliError, read_config
+    try:
+        cfg = read_config(config)  # a broken config: one line, not a trace
+    except CliError as e:
+        raise TableError(str(e)) from None
     try:
         own = cfg.test_dataloader.dataset.data_root
     except AttributeError:
@@ -228,17 +239,47 @@ def read_metrics(metrics_dir: str,
                 keys = ', '.join(data) if isinstance(data, dict) else ''
                 raise TableError(f'metrics file {path}: no key {metric!r} '
                                  f'(keys: {keys}); pass --metric')
-            row[osp.splitext(osp.basename(path))[0]] = float(data[metric])
+            row[osp.splitext(osp.basename(path))[0]] = metric_value(
+                data[metric], f'metrics file {path}: {metric!r}')
         table[method] = row
     if not table:
         raise TableError(f'--metrics-dir {metrics_dir}: no method folders')
     return table
 
 
-def _mean(row: dict[str, float], names: Sequence[str]) -> float | None:
-    if all(n in row for n in names):
-        return sum(row[n] for n in names) / len(names)
-    return None
+def metric_value(value, where: str) -> float | str | None:
+    """A metric as a table cell: a float, :data:`NA`, or None.
+
+    Args:
+        value: The value read from JSON.
+        where (str): ``<file>: <key>``, for the message.
+
+    Returns:
+        float | str | None: The number; :data:`NA` for ``"n/a"`` or
+        ``null`` (the metric does not apply to the run).
+
+    Raises:
+        TableError: For anything else that is not a finite number (a
+            string, a bool, NaN or infinity from a broken run).
+    """
+    if value is None or (isinstance(value, str)
+                         and value.strip().lower() == NA):
+        return NA
+    if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value):
+        return float(value)
+    raise TableError(f'{where} is {value!r}; expected a finite number (or '
+                     '"n/a" / null where the metric does not apply)')
+
+
+def _mean(row: dict, names: Sequence[str]) -> float | str | None:
+    """The mean of ``names`` in ``row``: None while one is missing,
+    :data:`NA` if one does not apply."""
+    if not all(n in row for n in names):
+        return None
+    if any(row[n] == NA for n in names):
+        return NA
+    return sum(row[n] for n in names) / len(names)
 
 
 def build_rows(table: dict[str, dict[str, float]]) -> tuple:
@@ -275,8 +316,10 @@ def build_rows(table: dict[str, dict[str, float]]) -> tuple:
     return ['method'] + columns, rows
 
 
-def _fmt(value: float | None) -> str:
-    return '' if value is None else f'{value:.2f}'
+def _fmt(value: float | str | None) -> str:
+    if value is None:
+        return ''
+    return NA if value == NA else f'{value:.2f}'
 
 
 def write_markdown(path: str, header: list[str], rows: list[list],
@@ -290,7 +333,8 @@ def write_markdown(path: str, header: list[str], rows: list[list],
                                                    for v in row[1:]]) + ' |')
     text = (f'Metric: `{metric}`. {MEAN_XD}: mean of the 10 cross-dataset '
             f'targets; {MEAN_DG}: mean of ImageNet-V2/-Sketch/-A/-R. An '
-            'empty cell is a run that is missing.\n\n' + '\n'.join(lines) +
+            'empty cell is a run that is missing; n/a: the metric does not '
+            'apply to that run.\n\n' + '\n'.join(lines) +
             '\n')
     atomic_write_text(path, text)
     return text
@@ -321,7 +365,7 @@ def write_plot(path: str,
     width = 0.8 / max(len(rows), 1)
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(columns) + 2), 4.2))
     for i, row in enumerate(rows):
-        values = [np.nan if v is None else v for v in row[1:]]
+        values = [np.nan if v is None or v == NA else v for v in row[1:]]
         ax.bar(x - 0.4 + width * (i + 0.5), values, width, label=row[0])
     ax.set_xticks(x)
     ax.set_xticklabels(columns, rotation=40, ha='right', fontsize=8)
@@ -505,6 +549,62 @@ def write_shots_plot(path: str, results: dict,
     atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
+#: The sections of a zoo results file with one entry per method.
+ZOO_METHOD_SECTIONS = ('b2n', 'fewshot', 'xd', 'dg')
+
+
+def check_zoo_results(results: dict, where: str) -> dict:
+    """Check a zoo results file before anything is rendered or written.
+
+    A method that has no entry in a section did not run or failed (the
+    file says so under ``failed``); it gets no row there, which is not an
+    error. An entry for a method that ``methods`` does not list cannot be
+    titled (the file was edited or merged by hand), and a value that is no
+    number is no accuracy: both are errors naming the section and key.
+    ``"n/a"`` is read as null (not applicable: rendered ``–``).
+
+    Args:
+        results (dict): The parsed JSON.
+        where (str): ``--results <file>``, for the message.
+
+    Returns:
+        dict: ``results`` with every ``"n/a"`` replaced by None.
+
+    Raises:
+        TableError: On the first bad section, method or value.
+    """
+    methods = results['methods']
+    if not isinstance(methods, dict) or not methods:
+        raise TableError(f'{where}: "methods" is {methods!r}; expected '
+                         '{method key: title}, as tools/zoo.py writes it')
+    out = dict(results)
+    for section in ZOO_METHOD_SECTIONS + ('retrieval', 'wise_alphas'):
+        entries = results.get(section)
+        if entries is None:
+            continue
+        if not isinstance(entries, dict):
+            raise TableError(f'{where}: "{section}" is a '
+                             f'{type(entries).__name__}; expected a dict')
+        for key in entries:
+            if section in ZOO_METHOD_SECTIONS and key not in methods:
+                raise TableError(
+                    f'{where}: "{section}" has results for method {key!r}, '
+                    'which "methods" does not list (it lists '
+                    f'{", ".join(methods)}); expected every method with '
+                    'results in "methods", as tools/zoo.py writes it')
+        out[section] = _zoo_values(entries, f'{where}: "{section}"')
+    return out
+
+
+def _zoo_values(node, where: str):
+    """``node`` with ``"n/a"`` as None; refuses a value that is no number
+    (or a dict of them)."""
+    if isinstance(node, dict):
+        return {k: _zoo_values(v, f'{where}.{k}') for k, v in node.items()}
+    value = metric_value(node, where)
+    return None if value == NA else value
+
+
 def zoo(args: argparse.Namespace) -> str:
     """Render ``tools/zoo.py``'s results JSON: markdown (+ shots plot)."""
     try:
@@ -516,6 +616,7 @@ def zoo(args: argparse.Namespace) -> str:
     if not isinstance(results, dict) or 'methods' not in results:
         raise TableError(f'--results {args.results}: not a tools/zoo.py '
                          'results file (no "methods" key)')
+    results = check_zoo_results(results, f'--results {args.results}')
     text = zoo_tables(results)
     if args.out:
         atomic_write_text(args.out, text)

@@ -20,11 +20,12 @@ from mmengine.runner import Runner
 
 import pomp_mm  # noqa: F401
 from pomp_mm.core import patch_mmengine_checkpoint_loading
-from pomp_mm.core.checkpoint import atomic_write_text
+from pomp_mm.core.checkpoint import CheckpointMismatchError, atomic_write_text
 from pomp_mm.core.prompt import load_prompt_into
 from pomp_mm.utils.cli import (CliError, add_common_args,
-                               init_cpu_distributed, load_config,
-                               prompt_only_file)
+                               check_checkpoint_file, check_output_file,
+                               init_cpu_distributed,
+                               load_config, prompt_only_file, run_errors)
 
 
 def drop_prompt_checkpoints(node) -> None:
@@ -52,6 +53,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.out:  # before any work, not after the whole test
+        try:
+            check_output_file(args.out)
+        except CliError as e:
+            sys.exit(f'test.py: error: {e}')
     prompt = None
     try:
         cfg = load_config(args)
@@ -62,6 +68,8 @@ def main(argv=None):
                 drop_prompt_checkpoints(cfg.model)
             else:
                 cfg.load_from = args.checkpoint
+        if cfg.get('load_from') and '://' not in cfg.load_from:
+            check_checkpoint_file(cfg.load_from)  # before any work
     except CliError as e:
         sys.exit(f'test.py: error: {e}')
     if args.amp:
@@ -77,7 +85,14 @@ def main(argv=None):
         except (ValueError, FileNotFoundError) as e:
             sys.exit(f'test.py: error: {e}')
         runner.logger.info(f'loaded prompt {prompt} into {n} learner(s)')
-    metrics = runner.test()
+    try:  # load_from now, before the test: a misfit is one line
+        runner.load_or_resume()
+    except CheckpointMismatchError as e:
+        sys.exit(f'test.py: error: {cfg.load_from}: {e}')
+    try:
+        metrics = runner.test()
+    except run_errors() as e:
+        sys.exit(f'test.py: error: {str(e).splitlines()[0]}')
     if args.out:
         atomic_write_text(args.out,
                           json.dumps(metrics, indent=2, default=float) + '\n')

@@ -284,7 +284,7 @@ class Zoo:
         start = time.time()
         self.train_tool.main([
             osp.join(ROOT, method.config), '--work-dir', work,
-            '--no-validate', '--cfg-options', *options])
+            '--no-validate', '--overwrite', '--cfg-options', *options])
         try:
             with open(osp.join(work, 'last_checkpoint'),
                       encoding='utf-8') as f:

@@ -8,7 +8,8 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=20),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    # CheckpointHook + atomic writes, safe --resume, work-dir lock
+    checkpoint=dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
 )
@@ -16,6 +17,7 @@ custom_hooks = [
     dict(type='VocabularyHook'),        # class names from the datasets
     dict(type='PromptCheckpointHook'),  # prompt_epoch_{n}.pth, official fmt
     dict(type='RandomStateHook'),       # bit-exact --resume (docs/reliability.md)
+    dict(type='NonFiniteCheckHook'),    # stop at the first NaN/Inf loss or ctx
 ]
 env_cfg = dict(
     cudnn_benchmark=False,

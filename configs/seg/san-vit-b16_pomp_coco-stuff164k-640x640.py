@@ -6,6 +6,9 @@
 #   python tools/test.py THIS_CONFIG work_dirs/.../iter_60000.pth
 _base_ = ['mmseg::san/san-vit-b16_coco-stuff164k-640x640.py']
 custom_imports = dict(imports=['pomp_mm.seg'], allow_failed_imports=False)
+# mmseg's CheckpointHook + atomic writes, safe --resume, work-dir lock
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
+custom_hooks = [dict(type='NonFiniteCheckHook')]  # stop at a NaN/Inf loss
 
 model = dict(
     text_encoder=dict(

@@ -23,7 +23,7 @@ model = dict(
 train_dataloader = dict(batch_size=2)  # x 8 GPUs = 16
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters // 4)
 param_scheduler = [
-    dict(type='PolyLR', eta_min=0, power=0.9, begin=0, end=max_iters,
+    dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=max_iters,
          by_epoch=False)
 ]
 default_hooks = dict(checkpoint=dict(interval=5000))

@@ -189,6 +189,15 @@ class PromptCLIPClassifier(CLIPClassifierBase):
             or class-name file; else set by ``VocabularyHook``.
         text_batch_size (int): Classes per batch when the test vocabulary
             is encoded. Defaults to 256.
+        merge_repeated_names (bool): Training classes that share a name
+            (after cleaning) become one class: their labels merge, and
+            negatives and the local correction run over the distinct
+            names. False keeps all N classes as the official trainer does:
+            classes that share a name share a prompt's text features, but
+            each is drawn as a negative on its own, also against a view of
+            its namesake, and N counts them all. Test vocabularies always
+            share (the features, hence the predictions, are the same).
+            Defaults to True.
         data_preprocessor (dict, optional): Defaults to mmpretrain's
             ``SelfSupDataPreprocessor`` with CLIP's mean/std, which also
             accepts the list of views a ``MultiView`` pipeline produces.
@@ -202,6 +211,7 @@ class PromptCLIPClassifier(CLIPClassifierBase):
                  train_vocabulary: Vocabulary = None,
                  test_vocabulary: Vocabulary = None,
                  text_batch_size: int = 256,
+                 merge_repeated_names: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor,
@@ -209,6 +219,7 @@ class PromptCLIPClassifier(CLIPClassifierBase):
         self.prompt_learner: PompPromptLearner = MODELS.build(prompt_learner)
         self.loss_module = MODELS.build(loss)
         self.text_batch_size = text_batch_size
+        self.merge_repeated_names = bool(merge_repeated_names)
         self._vocab: Dict[str, Optional[List[str]]] = {
             'train': None,
             'test': None
@@ -239,8 +250,13 @@ class PromptCLIPClassifier(CLIPClassifierBase):
         if mode not in self._vocab:
             raise ValueError(f"mode={mode!r}: expected 'train' or 'test'")
         names = read_names(vocabulary)
+        distinct = dedup_names(names)
+        check = getattr(self.loss_module, 'check_num_classes', None)
+        if mode == 'train' and check is not None:  # before any step
+            check(len(distinct[0]) if self.merge_repeated_names else
+                  len(names))
         self._vocab[mode] = names
-        self._distinct[mode] = dedup_names(names)
+        self._distinct[mode] = distinct
 
     def _use_vocabulary(self, mode: str) -> Optional[torch.Tensor]:
         """Put the ``mode`` vocabulary into the prompt learner.
@@ -270,11 +286,17 @@ class PromptCLIPClassifier(CLIPClassifierBase):
         class_map = self._use_vocabulary('train')
         labels = torch.cat([s.gt_label
                             for s in data_samples]).to(images.device)
-        if class_map is not None:  # classes sharing a name share a prompt
+        # merged: classes sharing a name become one class; else (official)
+        # all N stay, and each is encoded through its name's prompt
+        to_prompt = None
+        if class_map is not None and self.merge_repeated_names:
             labels = class_map.to(images.device)[labels]
+        elif class_map is not None:
+            to_prompt = class_map.to(images.device)
         labels = labels.repeat(len(images) // len(labels))  # views
         feats = self.extract_feat(images)
-        num_classes = self.prompt_learner.num_classes
+        num_classes = self.prompt_learner.num_classes if to_prompt is None \
+            else len(to_prompt)
         if int(labels.max()) >= num_classes:
             raise ValueError(
                 f'label {int(labels.max())} is out of range for the training'
@@ -283,7 +305,9 @@ class PromptCLIPClassifier(CLIPClassifierBase):
         # each distinct class is encoded once, however many views use it
         classes, inverse = torch.unique(torch.cat([labels, negatives]),
                                         return_inverse=True)
-        text = self.prompt_learner(classes, normalize=True)
+        text = self.prompt_learner(
+            classes if to_prompt is None else to_prompt[classes],
+            normalize=True)
         pos, neg = text[inverse[:len(labels)]], text[inverse[len(labels):]]
         loss = self.loss_module(feats, pos, neg, labels, negatives,
                                 self.clip.logit_scale, num_classes)

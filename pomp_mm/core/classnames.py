@@ -15,9 +15,14 @@ Two formats are understood:
       n01443537 goldfish
 
 A blank line is always an error: silently skipping it would shift every
-label after it. Every error is a single line naming the file, the line
-number and the offending value.
+label after it. A file gets exactly the checks a list of names gets
+(:func:`find_name_problem`): a name that cleans to nothing (``_``) and two
+names that clean to the same prompt text (``red_circle``, ``red circle``)
+are refused. Files are UTF-8; a leading byte-order mark (Windows editors
+write one) is dropped rather than kept inside the first name. Every error
+is a single line naming the file, the line number and the offending value.
 """
+import codecs
 import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -78,14 +83,16 @@ def _read_lines(path: str, what: str = 'classes file') -> List[str]:
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If the file is empty or has a blank line.
+        ValueError: If the file is not UTF-8, is empty or has a blank line.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what} {path}: file not found; expected a '
                                 'text file with one class name per line')
-    with open(path, encoding='utf-8') as f:
-        raw = f.read().splitlines()
-    # A single trailing newline is normal; trailing blank lines are not.
+    with open(path, 'rb') as f:
+        raw = _split_lines(_decode(f.read(), path, what))
+    if raw[-1] == '':  # a single trailing newline is normal
+        raw.pop()
+    # Trailing blank lines are not.
     lines = [line.strip() for line in raw]
     if not any(lines):
         raise ValueError(f'{what} {path}: file is empty; expected one class '
@@ -95,6 +102,108 @@ def _read_lines(path: str, what: str = 'classes file') -> List[str]:
             raise ValueError(f'{what} {path}: line {lineno} is empty; '
                              'expected one class name per line')
     return lines
+
+
+def _split_lines(text: str) -> List[str]:
+    """Lines as an editor shows them: split at ``\\n``, ``\\r\\n`` or ``\\r``.
+
+    Not :meth:`str.splitlines`, which also splits inside a line at a form
+    feed or U+2028: an extra class, and every line number after it off.
+    """
+    return re.split(r'\r\n|\r|\n', text)
+
+
+def _decode(data: bytes, path: str, what: str) -> str:
+    """UTF-8 text of a file, without a leading byte-order mark.
+
+    Python's ``'utf-8'`` codec keeps the BOM as ``'\\ufeff'``, which would
+    silently become part of the first class name; bytes that are not UTF-8
+    (a Latin-1 ``\\xe9``) would raise a ``UnicodeDecodeError`` that names
+    neither the file nor the line.
+
+    Args:
+        data (bytes): The file's content.
+        path (str): The file (for the message).
+        what (str): How the file is called in error messages.
+
+    Returns:
+        str: The decoded text.
+
+    Raises:
+        ValueError: If ``data`` is UTF-16 or not valid UTF-8.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ValueError(f'{what} {path}: file is UTF-16 text (it starts '
+                         'with a UTF-16 byte-order mark); expected UTF-8 '
+                         'text, re-save it as UTF-8')
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError as e:
+        before = _split_lines(data[:e.start].decode('utf-8'))
+        raise ValueError(
+            f'{what} {path}: line {len(before)} is not UTF-8 (byte '
+            f'0x{data[e.start]:02x} at byte '
+            f'{len(before[-1].encode("utf-8")) + 1} of the line); expected '
+            'UTF-8 text, re-save the file as UTF-8 (it may be Latin-1: '
+            'iconv -f latin1 -t utf-8)') from None
+
+
+def find_name_problem(names: Sequence[str],
+                      allow_duplicates: bool = False
+                      ) -> Optional[Tuple[int, Optional[int]]]:
+    """The first bad class name of a list, as a list or a file gives it.
+
+    One check for both sources, so a file is refused exactly when the same
+    names given as a list are: a name that :func:`clean_classname` turns
+    into nothing (``'_'``), or (unless ``allow_duplicates``) a name whose
+    prompt text repeats an earlier one (``'red_circle'`` after
+    ``'red circle'``: the two classes would get the same text feature).
+
+    Args:
+        names (Sequence[str]): The class names in label order.
+        allow_duplicates (bool): Accept repeated names. Defaults to False.
+
+    Returns:
+        tuple[int, int | None] | None: ``(i, None)`` if name ``i`` is
+        empty once cleaned, ``(i, j)`` if name ``i`` repeats name ``j``
+        (``j < i``), None if every name is fine.
+    """
+    first_seen: Dict[str, int] = {}
+    for i, name in enumerate(names):
+        key = clean_classname(name)
+        if not key:
+            return i, None
+        if key in first_seen and not allow_duplicates:
+            return i, first_seen[key]
+        first_seen.setdefault(key, i)
+    return None
+
+
+def _check_names(names: Sequence[str], path: str,
+                 allow_duplicates: bool) -> None:
+    """:func:`find_name_problem` for the names of a file (one per line),
+    as one line naming the file, the line numbers and the names.
+
+    Raises:
+        ValueError: On the first bad name.
+    """
+    problem = find_name_problem(names, allow_duplicates)
+    if problem is None:
+        return
+    i, j = problem
+    if j is None:
+        raise ValueError(
+            f'classes file {path}: line {i + 1} ({names[i]!r}) is an empty '
+            "class name once '_' is read as a space; expected one class "
+            'name per line')
+    same = '' if names[i] == names[j] else (
+        f' ({names[j]!r} and {names[i]!r} are both the prompt text '
+        f'{clean_classname(names[i])!r})')
+    raise ValueError(
+        f'classes file {path}: duplicate class name {names[i]!r} on lines '
+        f'{j + 1} and {i + 1}{same}; expected each class name once')
 
 
 def _check_unique(values: Sequence[str], path: str, kind: str) -> None:
@@ -132,12 +241,13 @@ def load_classnames(path: str, allow_duplicates: bool = False) -> List[str]:
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If the file is empty, has a blank line or (unless
-            ``allow_duplicates``) a duplicate name.
+        ValueError: If the file is not UTF-8, is empty, has a blank line, a
+            name that is empty once cleaned (``_``) or (unless
+            ``allow_duplicates``) two names with the same prompt text
+            (``red_circle`` and ``red circle``).
     """
     names = _read_lines(path)
-    if not allow_duplicates:
-        _check_unique(names, path, 'class name')
+    _check_names(names, path, allow_duplicates)
     return names
 
 
@@ -182,15 +292,17 @@ def load_wnid_names(path: str) -> Dict[str, str]:
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If the file is empty, has a blank line, a line without a
-            name, or the same wnid twice.
+        ValueError: If the file is not UTF-8, is empty, has a blank line, a
+            line without a name (or a name that is empty once cleaned), or
+            the same wnid twice.
     """
     lines = _read_lines(path)
     pairs = [_split_wnid_line(line) for line in lines]
     for lineno, (wnid, name) in enumerate(pairs, start=1):
-        if not name:
+        if not clean_classname(name):
+            got = f'has the empty name {name!r}' if name else 'has no name'
             raise ValueError(f'classes file {path}: line {lineno} ({wnid!r}) '
-                             'has no name; expected "<wnid> <name>"')
+                             f'{got}; expected "<wnid> <name>"')
     _check_unique([wnid for wnid, _ in pairs], path, 'wnid')
     return dict(pairs)
 

@@ -4,6 +4,8 @@ pomp_mm never downloads weights: ``checkpoint`` is a path on disk, read in any
 of the formats CLIP weights are distributed in:
 
 * an OpenAI TorchScript archive (``ViT-B-16.pt`` as ``clip.load`` caches it),
+  read as data (:func:`read_torchscript_state_dict`): none of its
+  TorchScript is compiled or run,
 * an OpenAI state dict (keys ``visual.*``, ``transformer.*``, ... plus
   ``input_resolution``/``context_length``/``vocab_size``),
 * an open_clip checkpoint: a raw state dict, a dict with a ``state_dict`` key,
@@ -29,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
+
+from .checkpoint import read_torchscript_state_dict
 
 MODEL_CONFIG_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'model_configs')
 _OPENAI_EXTRA_KEYS = ('input_resolution', 'context_length', 'vocab_size')
@@ -76,8 +80,8 @@ def read_clip_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], str]:
         if path.endswith('.safetensors'):
             from safetensors.torch import load_file
             obj, fmt = load_file(path), 'open_clip'
-        elif _is_torchscript(path):
-            obj = torch.jit.load(path, map_location='cpu').state_dict()
+        elif _is_torchscript(path):  # read as data, nothing of it runs
+            obj = read_torchscript_state_dict(path)
             fmt = 'openai-jit'
         else:
             obj = torch.load(path, map_location='cpu', weights_only=True)

@@ -1,34 +1,90 @@
-"""Targeted fixes for running MMEngine 0.10.7 on torch >= 2.6.
+"""MMEngine 0.10.7 reads checkpoints weights-only, with an allow-list.
 
 torch 2.6 made ``torch.load(weights_only=True)`` the default. MMEngine
-0.10.7's checkpoint loader calls ``torch.load`` without ``weights_only`` and
-its checkpoints pickle ``HistoryBuffer`` objects, so ``load_from`` and
-``--resume`` fail. MMEngine 0.11 passes ``weights_only=False`` in that one
-place; :func:`patch_mmengine_checkpoint_loading` does the same, for MMEngine's
-checkpoint module only. Every other ``torch.load`` (prompt files, feature
-files, CLIP weights read by pomp_mm) keeps weights-only loading.
-``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is never set.
+0.10.7's checkpoint module calls ``torch.load`` without ``weights_only``,
+and its checkpoints pickle the message hub (``HistoryBuffer`` objects with
+numpy arrays), so ``load_from`` and ``--resume`` fail on them. MMEngine
+0.11 answers with ``weights_only=False``, which runs any code a downloaded
+file carries. pomp_mm instead gives ``mmengine.runner.checkpoint`` (only)
+a ``torch`` whose ``load`` is :func:`pomp_mm.core.checkpoint.safe_torch_load`:
+weights-only, with the few MMEngine names allowed inside that call. A file
+that needs anything else is refused with one line naming the file and its
+first offending global.
+
+After ``import pomp_mm.core`` this holds for every route into MMEngine's
+loader: ``load_from``, ``--resume``, ``Runner.load_checkpoint``, mmdet's
+``init_detector``, mmpretrain's and MMSeg's tools and inferencers.
+``weights_only=False`` and ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` are never
+set; an explicit ``weights_only=False`` from a caller is not honoured.
+
+The same module's ``load_state_dict`` also learns prompt files: their root
+``ctx`` goes into every prompt learner of the model (see
+:func:`_prompt_aware`), so a prompt file given to ``load_from`` - and hence
+to mmpretrain's, MMSeg's and MMDet's own ``tools/test.py`` and
+inferencers - evaluates that prompt, not the config's.
 """
+import functools
 import types
+from typing import Any, Callable
 
 import torch
 
-_PATCHED = False
+from .checkpoint import safe_torch_load
+
+
+class _WeightsOnlyTorch(types.ModuleType):
+    """``torch`` as seen by one module: everything is torch's own, looked
+    up at use (nothing copied), except ``load``."""
+
+    def __init__(self) -> None:
+        super().__init__('torch')
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(torch, name)
+
+    @staticmethod
+    def load(f: Any, map_location: Any = None, *args: Any,
+             **kwargs: Any) -> Any:
+        """``torch.load`` through :func:`safe_torch_load`; ``weights_only``
+        and ``pickle_module`` arguments are ignored (always weights-only)."""
+        return safe_torch_load(f, map_location=map_location)
+
+
+def _prompt_aware(load_state_dict: Callable) -> Callable:
+    """MMEngine's ``load_state_dict``, which also takes a prompt file.
+
+    A prompt file's state dict is a root ``ctx`` (official format), which
+    matches no key of a model whose learner holds ``prompt_learner.ctx``:
+    MMEngine would log "unexpected key" and evaluate the config's own
+    prompt. Here it goes into every :class:`PompPromptLearner` of the
+    model, and the log says so. Anything else is MMEngine's own load.
+    """
+    from mmengine.logging import print_log
+
+    from .prompt import is_prompt_state, load_prompt_state_into
+
+    @functools.wraps(load_state_dict)
+    def load(module, state_dict, strict=False, logger=None):
+        own = module.module if hasattr(module, 'module') else module
+        if is_prompt_state(state_dict) and not hasattr(own, 'ctx'):
+            shape = tuple(state_dict['ctx'].shape)
+            names = load_prompt_state_into(module, state_dict,
+                                           'the checkpoint')
+            if names:
+                print_log(f"loaded the checkpoint's prompt ctx {shape} into "
+                          f'{", ".join(names)}', logger='current')
+                return
+        return load_state_dict(module, state_dict, strict, logger)
+
+    load.pomp_prompt_aware = True
+    return load
 
 
 def patch_mmengine_checkpoint_loading() -> None:
-    """Let MMEngine's checkpoint loader (only) unpickle its checkpoints."""
-    global _PATCHED
-    if _PATCHED:
-        return
+    """Make MMEngine's checkpoint module load weights-only, and take
+    prompt files (idempotent)."""
     import mmengine.runner.checkpoint as ckpt
-
-    def _load(*args, **kwargs):
-        kwargs.setdefault('weights_only', False)
-        return torch.load(*args, **kwargs)
-
-    proxy = types.ModuleType('torch')
-    proxy.__dict__.update(torch.__dict__)
-    proxy.load = _load
-    ckpt.torch = proxy
-    _PATCHED = True
+    if not isinstance(ckpt.torch, _WeightsOnlyTorch):
+        ckpt.torch = _WeightsOnlyTorch()
+    if not getattr(ckpt.load_state_dict, 'pomp_prompt_aware', False):
+        ckpt.load_state_dict = _prompt_aware(ckpt.load_state_dict)

@@ -1,15 +1,22 @@
-"""Hooks shared by every task: prompt files, vocabularies, random states."""
+"""Hooks shared by every task: prompt files, vocabularies, random states,
+NaN/Inf checks."""
 import functools
 import hashlib
 import logging
 import os.path as osp
 import random
-from typing import Any
+from typing import Any, Iterable, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.dataset import worker_init_fn as mmengine_worker_init_fn
-from mmengine.dist import all_gather_object, get_rank, get_world_size, is_main_process
+from mmengine.dist import (
+    all_gather_object,
+    all_reduce,
+    get_rank,
+    get_world_size,
+    is_main_process,
+)
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -17,6 +24,193 @@ from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 
 from .checkpoint import save_prompt
+
+
+class NonFiniteError(RuntimeError):
+    """A loss, a parameter or a tensor about to be saved holds NaN or Inf.
+
+    Raised by :class:`NonFiniteCheckHook` and :class:`PromptCheckpointHook`
+    to stop a run before a diverged model reaches any file; the message is
+    one line (``tools/train.py`` prints it as ``train.py: error: ...``).
+    """
+
+
+def non_finite_summary(tensor: torch.Tensor) -> str:
+    """What non-finite values a tensor holds, '' if none.
+
+    Args:
+        tensor (Tensor): Any tensor; non-floating ones are always finite.
+
+    Returns:
+        str: ``''``, or e.g. ``'nan'`` (one value), ``'nan in 3 of 128
+        values'`` or ``'nan and inf in 128 of 128 values'``.
+    """
+    t = tensor.detach()
+    if not t.is_floating_point():
+        return ''
+    bad = int((~torch.isfinite(t)).sum())
+    if bad == 0:
+        return ''
+    kinds = ' and '.join(
+        name for name, found in (('nan', torch.isnan(t)),
+                                 ('inf', torch.isposinf(t)),
+                                 ('-inf', torch.isneginf(t))) if found.any())
+    return kinds if t.numel() == 1 else \
+        f'{kinds} in {bad} of {t.numel()} values'
+
+
+def _first_non_finite(named: Iterable[Tuple[str, torch.Tensor]]
+                      ) -> Optional[Tuple[str, str]]:
+    """``(name, summary)`` of the first non-finite tensor, else None.
+
+    All tensors are tested with one device sync; only when one is bad are
+    they walked again to name it.
+    """
+    named = [(n, t) for n, t in named if t.is_floating_point()]
+    if not named:
+        return None
+    flags = [torch.isfinite(t.detach()).all() for _, t in named]
+    if bool(torch.stack([f.to(flags[0].device) for f in flags]).all()):
+        return None
+    for name, t in named:
+        summary = non_finite_summary(t)
+        if summary:
+            return name, summary
+    return None  # pragma: no cover - flags said one is bad
+
+
+def _tensors(obj: Any, prefix: str) -> Iterable[Tuple[str, torch.Tensor]]:
+    """``(path, tensor)`` for every tensor nested in dicts/lists of obj."""
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _tensors(value, f'{prefix}[{key!r}]')
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            yield from _tensors(value, f'{prefix}[{i}]')
+
+
+@HOOKS.register_module()
+class NonFiniteCheckHook(Hook):
+    """Stop training at the first NaN/Inf loss or parameter.
+
+    A diverging run (too large a learning rate) or a degenerate loss would
+    otherwise go on for epochs, write NaN into every checkpoint and prompt
+    file and exit 0. This hook raises :class:`NonFiniteError`, naming the
+    iteration (and epoch), when
+
+    * before training, any parameter of the model (learned or frozen) is
+      non-finite: NaN/Inf weights were built or loaded (``load_from``,
+      ``--resume``, a prompt or CLIP file);
+    * after a training iteration, any loss the model returned (every
+      ``outputs`` key containing ``'loss'``) or any parameter that requires
+      grad is non-finite (the prompt ``ctx`` is a few KB; the check is one
+      device sync per iteration);
+    * a checkpoint is about to be written with a non-finite parameter or
+      optimizer-state tensor, or a buffer holding NaN or +inf (``-inf`` is
+      allowed in buffers: attention masks hold it). A backstop: the checks
+      above normally stop the run first.
+
+    Its priority runs it before the checkpoint hooks in every stage, so the
+    files already written stay the last good ones and none is replaced by
+    a non-finite one. In a distributed run the ranks' verdicts are summed
+    (one all-reduce per iteration), so every rank stops at the same
+    iteration.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self) -> None:
+        self._first_iter = 0
+
+    @staticmethod
+    def _model(runner) -> torch.nn.Module:
+        return runner.model.module if is_model_wrapper(runner.model) \
+            else runner.model
+
+    @staticmethod
+    def _where(runner) -> str:
+        """'iteration 3 (epoch 1)': the iteration just run, 1-based."""
+        where = f'iteration {runner.iter + 1}'
+        if isinstance(runner.train_loop, EpochBasedTrainLoop):
+            where += f' (epoch {runner.epoch + 1})'
+        return where
+
+    def before_train(self, runner) -> None:
+        self._first_iter = runner.iter
+        bad = _first_non_finite(self._model(runner).named_parameters())
+        if bad is not None:
+            name, summary = bad
+            raise NonFiniteError(
+                f'non-finite parameter {name} ({summary}) before training: '
+                'the model was built or loaded with NaN/Inf weights; nothing '
+                'was trained or written; check load_from, --resume and the '
+                'prompt and CLIP checkpoint files')
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        problem = self._check_iteration(runner, outputs or {})
+        if get_world_size() > 1:  # every rank stops at the same iteration
+            flag = torch.tensor([float(problem is not None)])
+            all_reduce(flag)
+            if problem is None and float(flag) > 0:
+                problem = 'non-finite loss or parameters on another process'
+        if problem is None:
+            return
+        if problem.startswith('non-finite loss') and \
+                runner.iter == self._first_iter:  # before any update
+            hint = ('it is the first step of the run, before any update: '
+                    'check the data, the CLIP and prompt weights and the '
+                    'loss settings')
+        else:
+            hint = ('lower the learning rate (optim_wrapper.optimizer.lr) or '
+                    'clip gradients (optim_wrapper.clip_grad)')
+        raise NonFiniteError(
+            f'{problem} at {self._where(runner)}: training stopped; the '
+            f'checkpoints and prompt files already written are kept; {hint}')
+
+    def _check_iteration(self, runner, outputs: dict) -> Optional[str]:
+        """What is non-finite after this iteration (``'non-finite loss
+        (nan)'``, ``'non-finite parameter ... after the update'``), or
+        None."""
+        for key, value in outputs.items():
+            if 'loss' in key and isinstance(value, torch.Tensor):
+                summary = non_finite_summary(value)
+                if summary:
+                    return f'non-finite {key} ({summary})'
+        learned = ((n, p) for n, p in self._model(runner).named_parameters()
+                   if p.requires_grad)
+        bad = _first_non_finite(learned)
+        if bad is not None:
+            return (f'non-finite parameter {bad[0]} ({bad[1]}) after the '
+                    'update')
+        return None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        params = {n for n, _ in self._model(runner).named_parameters()}
+        state = checkpoint.get('state_dict', {})
+        found = None
+        for key, value in state.items():
+            if not isinstance(value, torch.Tensor):
+                continue
+            summary = non_finite_summary(value)
+            if summary and (key in params or bool(
+                    torch.isnan(value).any() or torch.isposinf(value).any())):
+                found = f'state_dict[{key!r}] holds {summary}'
+                break
+        if found is None:
+            bad = _first_non_finite(_tensors(checkpoint.get('optimizer', {}),
+                                             'optimizer'))
+            if bad is not None:
+                found = f'{bad[0]} holds {bad[1]}'
+        if found is None:
+            return
+        meta = checkpoint.get('meta', {})
+        raise NonFiniteError(
+            f'refusing to write the checkpoint of epoch {meta.get("epoch")} '
+            f'(iteration {meta.get("iter")}): {found}; training stopped and '
+            'the files already written are kept')
 
 
 @HOOKS.register_module()
@@ -27,7 +221,9 @@ class PromptCheckpointHook(Hook):
     hook writes ``prompt_epoch_{n}.pth`` (``prompt_iter_{n}.pth``) in the
     official POMP format, ``{'state_dict': {'ctx': ...}, 'epoch': n}``, plus
     ``prompt_latest.pth``. These few-KB files are what the downstream task
-    configs load. Files are written to a temp name, then renamed.
+    configs load. Files are written to a temp name, then renamed. A ctx
+    holding NaN or Inf is never written: :class:`NonFiniteError` stops the
+    save (the MMEngine checkpoint too), so the previous files stay.
 
     Args:
         key (str): Suffix of the state-dict key holding the prompt.
@@ -70,6 +266,12 @@ class PromptCheckpointHook(Hook):
         if clip is not None:
             info['clip_model'] = clip.model_name
         path = osp.join(out_dir, name)
+        summary = non_finite_summary(ctx)
+        if summary:
+            raise NonFiniteError(
+                f'PromptCheckpointHook: {keys[0]} holds {summary}; {name} and'
+                ' prompt_latest.pth were not written (the files already '
+                'there are kept) and training stopped')
         save_prompt(path, ctx, epoch=epoch, meta=info)
         save_prompt(osp.join(out_dir, 'prompt_latest.pth'), ctx,
                     epoch=epoch, meta=info)

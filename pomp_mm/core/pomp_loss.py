@@ -24,6 +24,16 @@ subset of classes instead:
 negatives + the positive), as the official code. ``K = N`` draws *every*
 class as a negative (own class masked), which is exactly full-softmax CE, and
 the correction is then zero.
+
+Some settings have no defined loss, and are refused before any update
+(:func:`check_k_and_n`) rather than training on NaN/Inf:
+
+* N = 1: no class can be a negative (the correction would be
+  ``log(N - 1) = log 0``, and without it the loss is a constant 0);
+* K = 2 < N with the correction: the one drawn negative is the view's own
+  class with probability 1/N, which leaves ``M - R_i = 0`` negatives and a
+  correction of ``-log(0)`` (an infinite loss);
+* K > N: fewer classes than asked for.
 """
 import math
 from typing import Optional, Union
@@ -34,6 +44,51 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 
 MASK_VALUE = 1e6
+
+
+class UndefinedLossError(ValueError):
+    """A K / N setting for which the POMP loss is NaN, Inf or constant.
+
+    Raised before any update (at the model's build or its first training
+    step); ``tools/train.py`` prints it as one line.
+    """
+
+
+def check_k_and_n(num_classes_per_step: Optional[int], num_classes: int,
+                  correction: bool = True) -> None:
+    """Refuse a K / N pair whose POMP loss is undefined (NaN or Inf).
+
+    Args:
+        num_classes_per_step (int, optional): K; ``None`` is the full
+            softmax (K = N).
+        num_classes (int): N, the training vocabulary size (distinct
+            names).
+        correction (bool): Whether the local correction is applied.
+            Defaults to True.
+
+    Raises:
+        UndefinedLossError: One line naming K, N and what is expected.
+    """
+    k = num_classes_per_step
+    if num_classes < 2:
+        why = 'the local correction is log(N-1) = log 0' if correction else \
+            'the one logit left gives a loss of 0 and nothing trains'
+        raise UndefinedLossError(
+            f'num_classes_per_step={k} with a training vocabulary of N='
+            f'{num_classes} distinct class name(s): no class is left to be a '
+            f'negative ({why}); expected at least 2 distinct class names')
+    if k is not None and k > num_classes:
+        raise UndefinedLossError(
+            f'num_classes_per_step={k} is larger than the vocabulary '
+            f'({num_classes} classes); use at most {num_classes}, or '
+            'None for the full softmax')
+    if correction and k == 2 and num_classes > 2:
+        raise UndefinedLossError(
+            f'num_classes_per_step=2 with correction=True and N={num_classes}'
+            ' classes: a view whose one drawn negative is its own class has '
+            'no negative left and its correction -log(0) is infinite; '
+            'expected num_classes_per_step >= 3, None (full softmax) or '
+            'correction=False')
 
 
 def log_base(x: torch.Tensor, base: Union[str, float]) -> torch.Tensor:
@@ -69,7 +124,17 @@ def pomp_logits(image_feats: torch.Tensor,
 
     Returns:
         Tensor: (B, 1 + M) float32 logits.
+
+    Raises:
+        UndefinedLossError: With the correction, for N < 2 or fewer than
+            2 drawn negatives (``log 0``, see :func:`check_k_and_n`).
     """
+    if correction and (num_classes < 2 or len(neg_classes) < 2):
+        raise UndefinedLossError(
+            f'local correction with {len(neg_classes)} drawn negative(s) and '
+            f'N={num_classes} classes is undefined (log 0 when a view\'s own '
+            'class is the only one drawn, or N-1 = 0); expected N >= 2 and at'
+            ' least 2 drawn negatives, or correction=False')
     f = image_feats.float()
     pos = logit_scale * (f * pos_text.float()).sum(-1, keepdim=True)
     neg = logit_scale * f @ neg_text.float().t()
@@ -114,9 +179,20 @@ class PompLoss(nn.Module):
                  seed: Optional[int] = None,
                  loss_weight: float = 1.0) -> None:
         super().__init__()
-        if num_classes_per_step is not None and num_classes_per_step < 2:
-            raise ValueError(f'num_classes_per_step={num_classes_per_step}: '
-                             'expected >= 2 (the positive + negatives)')
+        k = num_classes_per_step
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int)):
+            raise ValueError(f'num_classes_per_step={k!r}: expected an '
+                             'integer >= 3, or None for the full softmax')
+        if k is not None and k < 2:
+            raise ValueError(f'num_classes_per_step={k}: expected >= 2 (the '
+                             'positive + negatives)')
+        if k == 2 and correction:
+            raise UndefinedLossError(
+                'num_classes_per_step=2 with correction=True: a view whose '
+                'one drawn negative is its own class has no negative left '
+                'and its correction -log(0) is infinite; expected '
+                'num_classes_per_step >= 3, None (full softmax) or '
+                'correction=False')
         if log_base != 'e' and not (isinstance(log_base, (int, float))
                                     and log_base > 1):
             raise ValueError(f"log_base={log_base!r}: expected 'e' or a "
@@ -150,16 +226,27 @@ class PompLoss(nn.Module):
         self.generator.set_state(state)
         self._seeded = True
 
+    def check_num_classes(self, num_classes: int) -> None:
+        """Refuse a vocabulary of N classes this K cannot train on.
+
+        Called by :meth:`sample`, i.e. at the first step before any update;
+        a model may call it as soon as it knows its training vocabulary.
+
+        Args:
+            num_classes (int): N, the training vocabulary size.
+
+        Raises:
+            UndefinedLossError: See :func:`check_k_and_n`.
+        """
+        check_k_and_n(self.num_classes_per_step, num_classes,
+                      self.correction)
+
     def num_drawn(self, num_classes: int) -> int:
         """M, the negatives drawn per step for a vocabulary of N classes."""
+        self.check_num_classes(num_classes)
         k = self.num_classes_per_step
         if k is None or k == num_classes:
             return num_classes
-        if k > num_classes:
-            raise ValueError(
-                f'num_classes_per_step={k} is larger than the vocabulary '
-                f'({num_classes} classes); use at most {num_classes}, or '
-                'None for the full softmax')
         return k - 1
 
     def sample(self, num_classes: int, device=None) -> torch.Tensor:

@@ -20,8 +20,8 @@ from mmengine.logging import print_log
 from mmengine.registry import MODELS
 from mmengine.utils import ProgressBar
 
-from .checkpoint import load_prompt_ctx
-from .classnames import clean_classname, load_classnames
+from .checkpoint import CheckpointMismatchError, load_prompt_ctx
+from .classnames import clean_classname, find_name_problem, load_classnames
 from .clip import FrozenCLIP
 from .fast_text import encode_shared_prefix, supports_shared_prefix
 
@@ -30,6 +30,10 @@ POSITIONS = ('end', 'middle', 'front')
 
 def read_vocabulary(vocabulary: Union[str, Sequence[str]]) -> List[str]:
     """A vocabulary from a list of names or a class-name file.
+
+    A list and a file get the same checks
+    (:func:`~pomp_mm.core.classnames.find_name_problem`): no name may be
+    empty once cleaned, no two names may have the same prompt text.
 
     Args:
         vocabulary (str | Sequence[str]): Class names, or the path of a text
@@ -45,16 +49,14 @@ def read_vocabulary(vocabulary: Union[str, Sequence[str]]) -> List[str]:
     if not names:
         raise ValueError('vocabulary is empty; expected at least one class '
                          'name')
-    seen = {}
-    for i, name in enumerate(names):
-        key = clean_classname(name)
-        if not key:
-            raise ValueError(f'vocabulary: entry {i} ({name!r}) is empty')
-        if key in seen:
-            raise ValueError(f'vocabulary: class name {name!r} appears twice '
-                             f'(entries {seen[key]} and {i}); class names '
-                             'must be unique')
-        seen[key] = i
+    problem = find_name_problem(names)
+    if problem is not None:
+        i, j = problem
+        if j is None:
+            raise ValueError(f'vocabulary: entry {i} ({names[i]!r}) is empty')
+        raise ValueError(f'vocabulary: class name {names[i]!r} appears twice '
+                         f'(entries {j} and {i}); class names must be '
+                         'unique')
     return names
 
 
@@ -101,6 +103,11 @@ class PompPromptLearner(nn.Module):
                  freeze: bool = False,
                  fast_text: bool = True) -> None:
         super().__init__()
+        if n_ctx is not None and (isinstance(n_ctx, bool) or
+                                  not isinstance(n_ctx, int) or n_ctx < 1):
+            raise ValueError(f'PompPromptLearner: n_ctx={n_ctx!r}; expected '
+                             'an int >= 1, or None to take it from ctx_init '
+                             'or prompt_checkpoint')
         self.fast_text = fast_text
         self.clip = MODELS.build(clip) if isinstance(clip, dict) else clip
         if class_token_position not in POSITIONS:
@@ -177,6 +184,47 @@ class PompPromptLearner(nn.Module):
             ctx = torch.empty(shape, dtype=dtype)
             nn.init.normal_(ctx, std=ctx_std)
         self.ctx = nn.Parameter(ctx, requires_grad=not freeze)
+        #: where ctx came from: a prompt file, 'ctx_init' or 'random'
+        self.ctx_source = prompt_checkpoint if loaded is not None else (
+            'ctx_init' if init is not None else 'random')
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs) -> None:
+        """Refuse a checkpoint whose ``ctx`` cannot be this prompt.
+
+        MMEngine loads checkpoints with ``strict=False`` and only logs a
+        size mismatch, which leaves the config's ctx in place: a silently
+        wrong model. Here a ctx of another shape (another n_ctx, width or
+        class count) or with non-finite values is an error, and so is a
+        checkpoint without ctx for a frozen prompt that was never loaded
+        (random values).
+        """
+        key = prefix + 'ctx'
+        own = tuple(self.ctx.shape)
+        if key in state_dict:
+            value = state_dict[key]
+            if tuple(value.shape) != own:
+                raise CheckpointMismatchError(
+                    f'checkpoint key {key!r} has shape '
+                    f'{tuple(value.shape)} but the model\'s prompt has '
+                    f'{own} (n_ctx={self.n_ctx}, width={own[-1]}); use the '
+                    'config the checkpoint was trained with (e.g. '
+                    f'--cfg-options model.prompt_learner.n_ctx='
+                    f'{value.shape[-2] if value.dim() >= 2 else "?"})')
+            if not torch.isfinite(value).all():
+                raise CheckpointMismatchError(
+                    f'checkpoint key {key!r} has non-finite values (NaN/'
+                    'Inf); expected finite numbers (the training that wrote '
+                    'it diverged)')
+        elif not self.ctx.requires_grad and self.ctx_source == 'random':
+            raise CheckpointMismatchError(
+                f'checkpoint has no {key!r}, and this frozen prompt was '
+                'never loaded (its ctx is random); expected a checkpoint '
+                'that holds it, or a prompt file (prompt_checkpoint=...)')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def load_prompt(self, path: str) -> None:
         """Replace ``ctx`` by the one in a prompt file, adopting its n_ctx.
@@ -187,23 +235,51 @@ class PompPromptLearner(nn.Module):
         """
         ctx = load_prompt_ctx(path, width=self.clip.text_width,
                               dtype=self.ctx.dtype)
+        self.adopt_ctx(ctx, path)
+
+    def adopt_ctx(self, ctx: torch.Tensor, source: str) -> None:
+        """Make ``ctx`` (from ``source``, for messages) this learner's.
+
+        The one way a prompt enters a learner (:meth:`load_prompt`, and a
+        prompt file given to MMEngine's ``load_checkpoint``). A different
+        ``n_ctx`` re-tokenizes the vocabulary; the same shape is copied
+        into the existing parameter, so an optimizer built before keeps
+        training it.
+        """
+        if not torch.isfinite(ctx).all():
+            raise CheckpointMismatchError(
+                f'prompt {source!r}: ctx has non-finite values (NaN/Inf); '
+                'expected finite numbers (the training that wrote it '
+                'diverged)')
         if (ctx.dim() == 3) != self.class_specific or (
                 self.class_specific and ctx.shape[0] != self.num_classes):
             raise ValueError(
-                f'prompt {path!r} has ctx of shape {tuple(ctx.shape)}, which '
-                f'does not fit this learner (class_specific='
+                f'prompt {source!r} has ctx of shape {tuple(ctx.shape)}, '
+                f'which does not fit this learner (class_specific='
                 f'{self.class_specific}, {self.num_classes} classes)')
+        if ctx.shape[-1] != self.ctx.shape[-1]:
+            raise ValueError(
+                f'prompt {source!r}: ctx width {ctx.shape[-1]} (shape '
+                f'{tuple(ctx.shape)}) does not match the CLIP text width '
+                f'{self.ctx.shape[-1]}; use a prompt trained for this CLIP '
+                'model')
         if ctx.shape[-2] != self.n_ctx:
-            print_log(f'prompt {path!r} has n_ctx={ctx.shape[-2]} (config: '
-                      f'{self.n_ctx}); using the file\'s', logger='current')
+            print_log(f'prompt {source!r} has n_ctx={ctx.shape[-2]} (config:'
+                      f' {self.n_ctx}); using the file\'s', logger='current')
             self.n_ctx = int(ctx.shape[-2])
             self.prompt_prefix = ' '.join(['X'] * self.n_ctx)
             self._tokenized.clear()
             if self.class_names:
                 names, self.class_names = self.class_names, []
                 self.set_vocabulary(names)
-        self.ctx = nn.Parameter(ctx.to(self.ctx.device).clone(),
-                                requires_grad=self.ctx.requires_grad)
+        ctx = ctx.to(device=self.ctx.device, dtype=self.ctx.dtype)
+        if ctx.shape == self.ctx.shape:  # in place: an optimizer built
+            with torch.no_grad():        # before keeps training this ctx
+                self.ctx.copy_(ctx)
+        else:
+            self.ctx = nn.Parameter(ctx.clone(),
+                                    requires_grad=self.ctx.requires_grad)
+        self.ctx_source = source
 
     # -- vocabulary ---------------------------------------------------------
     @property
@@ -460,6 +536,33 @@ class PompPromptLearner(nn.Module):
                 f'position={self.class_token_position!r}, '
                 f'class_specific={self.class_specific}, '
                 f'fast_text={self.fast_text}')
+
+
+#: The keys of a prompt-only state dict: pomp_mm's and the official
+#: format (``ctx``), and the Dassl trainer's prompt learner buffers.
+PROMPT_FILE_KEYS = frozenset({'ctx', 'token_prefix', 'token_suffix'})
+
+
+def is_prompt_state(state_dict: dict) -> bool:
+    """True for the state dict of a prompt file (a root ``ctx`` tensor)."""
+    return isinstance(state_dict.get('ctx'), torch.Tensor) and \
+        set(state_dict) <= PROMPT_FILE_KEYS
+
+
+def load_prompt_state_into(model: nn.Module, state_dict: dict,
+                           source: str) -> List[str]:
+    """Put a prompt file's ``ctx`` into every learner of ``model``.
+
+    Returns:
+        list[str]: The learners' module names (empty if there are none).
+    """
+    from mmengine.model import is_model_wrapper
+    model = model.module if is_model_wrapper(model) else model
+    names = [n for n, m in model.named_modules()
+             if isinstance(m, PompPromptLearner)]
+    for name in names:
+        model.get_submodule(name).adopt_ctx(state_dict['ctx'], source)
+    return names
 
 
 def load_prompt_into(model: nn.Module, path: str) -> int:

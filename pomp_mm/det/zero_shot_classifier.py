@@ -78,8 +78,11 @@ class PompZeroShotClassifier(BaseModule):
             (see :func:`resolve_vocabulary`); usually set later by the
             detector from its datasets. Defaults to None.
         norm_temperature (float): The logit scale ``T``. Defaults to 50.
-        use_bias (float): When non-zero, add a learnable logit bias
-            initialised to this value (Detic's ``USE_BIAS``). Defaults to 0.
+        use_bias (float): When negative, add a learnable logit bias
+            initialised to this value, as Detic's ``USE_BIAS`` (which turns
+            the bias on only for negative values, e.g. -4.6). 0 means no
+            bias; a positive value, which Detic would silently ignore, is an
+            error. Defaults to 0.
         text_batch_size (int): Classes per text-tower batch when the
             vocabulary is encoded. Defaults to 256.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
@@ -117,7 +120,12 @@ class PompZeroShotClassifier(BaseModule):
         self.in_features = in_features
         self.zs_weight_dim = dim
         self.linear = nn.Linear(in_features, dim)
-        self.use_bias = use_bias != 0
+        if use_bias > 0:
+            raise ValueError(
+                f'PompZeroShotClassifier: use_bias={use_bias!r}; Detic turns '
+                'the logit bias on only for a negative initial value; '
+                'expected a negative number such as -4.6, or 0 for no bias')
+        self.use_bias = use_bias < 0
         if self.use_bias:
             self.cls_bias = nn.Parameter(torch.full((1, ), float(use_bias)))
         # (D, C + 1) normalised text features + zero background column

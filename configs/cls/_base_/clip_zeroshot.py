@@ -14,7 +14,8 @@ model = dict(
               checkpoint=clip_checkpoint),
     templates='a photo of a {}.',
     text_batch_size=64)
-custom_hooks = [dict(type='VocabularyHook')]  # class names from the dataset
+custom_hooks = [dict(type='VocabularyHook'),  # class names from the dataset
+                dict(type='NonFiniteCheckHook')]
 
 test_dataloader = dict(
     batch_size=100,

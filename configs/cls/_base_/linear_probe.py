@@ -27,7 +27,8 @@ model = dict(
         num_classes=1000,  # set by each dataset config
         in_channels=512,  # CLIP's embed dim (ViT-B/16: 512, ViT-L/14: 768)
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
-custom_hooks = []  # no vocabulary, no prompt
+# no vocabulary, no prompt; stop at the first NaN/Inf loss or weight
+custom_hooks = [dict(type='NonFiniteCheckHook')]
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=1,
                                      save_last=True))
 

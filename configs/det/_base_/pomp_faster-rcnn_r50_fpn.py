@@ -5,6 +5,8 @@ _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['pomp_mm.det'], allow_failed_imports=False)
 default_scope = 'mmdet'
+# mmdet's CheckpointHook + atomic writes, safe --resume, work-dir lock
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
 
 # Local files only; nothing is downloaded. Override on the command line:
 #   --cfg-options model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner\
@@ -52,4 +54,5 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # training vocabulary = the training set's metainfo['classes']
-custom_hooks = [dict(type='VocabularyHook')]
+custom_hooks = [dict(type='VocabularyHook'),
+                dict(type='NonFiniteCheckHook')]  # stop at a NaN/Inf loss

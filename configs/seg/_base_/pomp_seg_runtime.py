@@ -9,6 +9,7 @@ default_scope = 'mmseg'
 custom_hooks = [
     dict(type='VocabularyHook'),        # train: seen classes; test: all
     dict(type='PromptCheckpointHook'),  # prompt files, official format
+    dict(type='NonFiniteCheckHook'),    # stop at the first NaN/Inf loss
 ]
 env_cfg = dict(cudnn_benchmark=False)
 log_processor = dict(by_epoch=False)
@@ -18,8 +19,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1600,
-                    max_keep_ckpts=2),
+    # CheckpointHook + atomic writes, safe --resume, work-dir lock
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=False,
+                    interval=1600, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # draw=True (--cfg-options default_hooks.visualization.draw=True
     # default_hooks.visualization.interval=1) writes GT | prediction images

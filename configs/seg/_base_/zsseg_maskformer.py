@@ -91,6 +91,6 @@ optim_wrapper = dict(
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters // 4)
 param_scheduler = [
-    dict(type='PolyLR', eta_min=0, power=0.9, begin=0, end=max_iters,
+    dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=max_iters,
          by_epoch=False)
 ]
