@@ -1,6 +1,13 @@
 """Shared fixtures: tiny random CLIPs and their weight files (no downloads)."""
+import os
+
 import pytest
 import torch
+
+# the suite builds random tiny CLIPs on purpose; outside it a missing CLIP
+# checkpoint is an error (FrozenCLIP's allow_random). Set before any
+# import builds one; subprocesses (the tools) inherit it.
+os.environ.setdefault('POMP_MM_ALLOW_RANDOM_CLIP', '1')
 
 import pomp_mm  # noqa: F401  (torchvision CPU repair before any import)
 from pomp_mm.core import FrozenCLIP

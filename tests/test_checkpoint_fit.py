@@ -16,8 +16,8 @@ CONFIG = osp.join(ROOT, 'configs', 'pomp', 'pretrain.py')
 
 
 def _learner(tiny_clip, **kw):
-    return PompPromptLearner(tiny_clip, vocabulary=['cat', 'dog'], n_ctx=4,
-                             **kw)
+    kw.setdefault('n_ctx', 4)
+    return PompPromptLearner(tiny_clip, vocabulary=['cat', 'dog'], **kw)
 
 
 def test_other_n_ctx_is_refused(tiny_clip):
@@ -79,3 +79,49 @@ def test_tools_test_refuses_a_checkpoint_of_another_n_ctx(tmp_path):
         "shape (8, 64) but the model's prompt has (4, 64) (n_ctx=4, "
         "width=64); use the config the checkpoint was trained with (e.g. "
         "--cfg-options model.prompt_learner.n_ctx=8)")
+
+
+RANDOM_CLIP = (
+    "FrozenCLIP('pomp-test-vit'): no checkpoint given, so its weights would "
+    'be random and every number meaningless; expected checkpoint=<a local '
+    'CLIP weight file> (e.g. --cfg-options model.prompt_learner.clip.'
+    'checkpoint=checkpoints/ViT-B-16.pt; pomp_mm never downloads weights), '
+    'or allow_random=True for a random CLIP (tests, benchmarks, demos)')
+
+
+def test_random_clip_only_when_asked_for(monkeypatch, tmp_path):
+    """Outside the suite (which sets POMP_MM_ALLOW_RANDOM_CLIP=1), a missing
+    CLIP checkpoint is an error, not 0.0 accuracy with exit code 0."""
+    from pomp_mm.core import FrozenCLIP
+    from pomp_mm.core.clip import RandomCLIPError
+    monkeypatch.delenv('POMP_MM_ALLOW_RANDOM_CLIP')
+    with pytest.raises(RandomCLIPError) as e:
+        FrozenCLIP('pomp-test-vit')
+    assert str(e.value) == RANDOM_CLIP
+    FrozenCLIP('pomp-test-vit', allow_random=True)  # asked for: fine
+    # through tools/test.py: one line, before any work
+    with pytest.raises(SystemExit) as e:
+        load_tool('test').main([CONFIG, '--work-dir', str(tmp_path / 'w'),
+                                '--cfg-options',
+                                'model.prompt_learner.clip.allow_random=False'
+                                ])
+    assert str(e.value) == 'test.py: error: ' + \
+        RANDOM_CLIP.replace('pomp-test-vit', 'pomp-tiny-vit')
+
+
+def test_prompt_for_another_clip_model_is_refused(tiny_clip, tmp_path):
+    path = str(tmp_path / 'p.pth')
+    save_prompt(path, torch.randn(4, 32), meta={'clip_model': 'ViT-B-32'})
+    with pytest.raises(ValueError) as e:
+        _learner(tiny_clip, prompt_checkpoint=path, n_ctx=None)
+    assert str(e.value) == (
+        f"prompt {path!r} was trained for CLIP 'ViT-B-32' (its "
+        "meta.clip_model) but goes into CLIP 'pomp-test-vit'; use a prompt "
+        'trained for this CLIP model (check_clip_model=False overrides)')
+    with pytest.raises(ValueError, match='trained for CLIP'):
+        _learner(tiny_clip).load_prompt(path)
+    learner = _learner(tiny_clip, prompt_checkpoint=path, n_ctx=None,
+                       check_clip_model=False)
+    assert learner.ctx_source == path
+    save_prompt(path, torch.randn(4, 32))  # no meta (official files): fine
+    _learner(tiny_clip).load_prompt(path)

@@ -60,6 +60,9 @@ def test_stock_mmpretrain_test_loads_a_prompt_file(tmp_path):
             stock = float(re.findall(r'accuracy/top1: ([\d.]+)', log)[-1])
             assert "loaded the checkpoint's prompt ctx (4, 64) into " \
                 'prompt_learner' in log
+            # the run names the CLIP file it loaded
+            assert f'FrozenCLIP pomp-tiny-vit: weights loaded from {clip} ' \
+                '(open_clip)' in log
     assert stock == pytest.approx(ours['accuracy/top1'], abs=1e-4)
     # the test can fail: the config's own prompt predicts otherwise
     assert (scores['prompt'] - scores['config']).abs().max() > 1e-3

@@ -162,7 +162,7 @@ def _build_clip(tower: str, seed: int, text_only: bool = True):
     import torch
     from pomp_mm.core import FrozenCLIP
     torch.manual_seed(seed)  # same random weights in every worker
-    return FrozenCLIP(tower, text_only=text_only)
+    return FrozenCLIP(tower, text_only=text_only, allow_random=True)
 
 
 def case_text(spec: dict) -> dict:

@@ -283,7 +283,8 @@ def dump_text_features(args: argparse.Namespace) -> np.ndarray:
     if args.random_init:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            clip = FrozenCLIP(args.model, None, text_only=True)
+            clip = FrozenCLIP(args.model, None, text_only=True,
+                              allow_random=True)
     else:
         clip = FrozenCLIP(args.model, args.clip_checkpoint, text_only=True)
     clip.to(device)

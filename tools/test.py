@@ -77,8 +77,11 @@ def main(argv=None):
         cfg.test_cfg.fp16 = True
     init_cpu_distributed(cfg)
     patch_mmengine_checkpoint_loading()
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-        else RUNNERS.build(cfg)
+    try:
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+            else RUNNERS.build(cfg)
+    except run_errors() as e:  # e.g. a CLIP without weights: one line
+        sys.exit(f'test.py: error: {str(e).splitlines()[0]}')
     if prompt is not None:
         try:
             n = load_prompt_into(runner.model, prompt)

@@ -64,7 +64,7 @@ def normalize_images(images: torch.Tensor) -> torch.Tensor:
 
 def train(args) -> FrozenCLIP:
     torch.manual_seed(args.seed)
-    clip = FrozenCLIP(args.model)
+    clip = FrozenCLIP(args.model, allow_random=True)  # trained below
     model = clip.model.requires_grad_(True)  # trained here, frozen later
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]

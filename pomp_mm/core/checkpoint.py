@@ -23,7 +23,7 @@ import pickletools
 import re
 import tempfile
 import zipfile
-from typing import IO, Any, Callable, Dict, List, Optional, Sequence
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch._utils import IMPORT_MAPPING, NAME_MAPPING  # as torch.load maps
@@ -446,7 +446,17 @@ def _find_ctx(state: Dict[str, Any], path: str) -> torch.Tensor:
 def load_prompt_ctx(path: str,
                     width: Optional[int] = None,
                     dtype: Optional[torch.dtype] = None) -> torch.Tensor:
-    """Read the prompt context ``ctx`` from any supported file.
+    """Read the prompt context ``ctx`` from any supported file (see
+    :func:`load_prompt_file`, which also returns the file's ``meta``)."""
+    return load_prompt_file(path, width, dtype)[0]
+
+
+def load_prompt_file(path: str,
+                     width: Optional[int] = None,
+                     dtype: Optional[torch.dtype] = None
+                     ) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    """Read the prompt context ``ctx``, and the file's ``meta``, from any
+    supported file.
 
     Args:
         path (str): A prompt file (official or pomp_mm format), a released
@@ -457,7 +467,9 @@ def load_prompt_ctx(path: str,
             tower's). Defaults to None (keep the file's).
 
     Returns:
-        Tensor: ``ctx``, (n_ctx, width) or (n_cls, n_ctx, width).
+        tuple[Tensor, dict]: ``ctx``, (n_ctx, width) or (n_cls, n_ctx,
+        width), and the ``meta`` pomp_mm writes (``clip_model``, ``n_ctx``,
+        ...; ``{}`` for official and other files).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'prompt file {path!r} does not exist; '
@@ -508,7 +520,8 @@ def load_prompt_ctx(path: str,
             '; use a prompt trained for this CLIP model')
     if dtype is not None:
         ctx = ctx.to(dtype)
-    return ctx
+    meta = obj.get('meta') if isinstance(obj.get('meta'), dict) else {}
+    return ctx, meta
 
 
 class _ScriptObject:

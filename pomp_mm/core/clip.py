@@ -22,6 +22,7 @@ context vectors in; it reuses open_clip's own transformer modules.
 """
 import contextlib
 import logging
+import os
 import os.path as osp
 import zipfile
 from typing import Dict, Optional, Tuple
@@ -30,12 +31,16 @@ import open_clip
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.registry import MODELS
 
 from .checkpoint import read_torchscript_state_dict
 
 MODEL_CONFIG_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'model_configs')
 _OPENAI_EXTRA_KEYS = ('input_resolution', 'context_length', 'vocab_size')
+#: ``POMP_MM_ALLOW_RANDOM_CLIP=1`` lets ``FrozenCLIP(checkpoint=None)`` build a
+#: random CLIP without ``allow_random=True`` (the test suite sets it).
+RANDOM_CLIP_ENV = 'POMP_MM_ALLOW_RANDOM_CLIP'
 _PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16,
                'bf16': torch.bfloat16}
 
@@ -129,6 +134,10 @@ def _describe_mismatch(model: nn.Module, sd: Dict[str, torch.Tensor]) -> str:
     return ', '.join(parts)
 
 
+class RandomCLIPError(ValueError):
+    """A CLIP without weights was asked for without ``allow_random``."""
+
+
 @MODELS.register_module()
 class FrozenCLIP(nn.Module):
     """An open_clip CLIP model, loaded from a local file and frozen.
@@ -153,6 +162,13 @@ class FrozenCLIP(nn.Module):
             ``checkpoint`` to rebuild them from, so MMEngine checkpoints of a
             prompt-tuning run hold the prompt, not 600 MB of frozen CLIP.
             Defaults to None.
+        allow_random (bool, optional): Allow ``checkpoint=None``, a random
+            CLIP whose numbers mean nothing (tests, benchmarks, demos).
+            ``None`` takes it from the environment variable
+            ``POMP_MM_ALLOW_RANDOM_CLIP=1`` (the test suite sets it), else
+            a missing checkpoint is an error: a forgotten
+            ``clip.checkpoint`` must not report 0.0 accuracy with exit code
+            0. Defaults to None.
     """
 
     def __init__(self,
@@ -161,7 +177,8 @@ class FrozenCLIP(nn.Module):
                  precision: str = 'fp32',
                  quick_gelu: Optional[bool] = None,
                  text_only: bool = False,
-                 save_weights: Optional[bool] = None) -> None:
+                 save_weights: Optional[bool] = None,
+                 allow_random: Optional[bool] = None) -> None:
         super().__init__()
         if ':' in model_name:
             raise ValueError(
@@ -176,6 +193,21 @@ class FrozenCLIP(nn.Module):
         if precision not in _PRECISIONS:
             raise ValueError(f'CLIP precision {precision!r}: expected one of '
                              f'{sorted(_PRECISIONS)}')
+        if not checkpoint:
+            if allow_random is None:
+                allow_random = os.environ.get(RANDOM_CLIP_ENV) == '1'
+            if not allow_random:
+                raise RandomCLIPError(
+                    f'FrozenCLIP({model_name!r}): no checkpoint given, so its '
+                    'weights would be random and every number meaningless; '
+                    'expected checkpoint=<a local CLIP weight file> (e.g. '
+                    '--cfg-options model.prompt_learner.clip.checkpoint='
+                    'checkpoints/ViT-B-16.pt; pomp_mm never downloads '
+                    'weights), or allow_random=True for a random CLIP '
+                    '(tests, benchmarks, demos)')
+            print_log(f'FrozenCLIP {model_name}: RANDOM weights (no '
+                      'checkpoint, allow_random): its numbers mean nothing',
+                      logger='current', level=logging.WARNING)
         sd, fmt = read_clip_state_dict(checkpoint) if checkpoint else (None,
                                                                         None)
         if quick_gelu is None:
@@ -201,6 +233,8 @@ class FrozenCLIP(nn.Module):
                     f'{model_name!r}: {problem}; choose the model_name the '
                     'weights were trained with')
             self.model.load_state_dict(sd, strict=True)
+            print_log(f'FrozenCLIP {model_name}: weights loaded from '
+                      f'{checkpoint} ({fmt})', logger='current')
         if not hasattr(self.model, 'token_embedding'):
             raise ValueError(
                 f'CLIP model {model_name!r} has no plain text transformer '

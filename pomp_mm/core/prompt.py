@@ -20,7 +20,7 @@ from mmengine.logging import print_log
 from mmengine.registry import MODELS
 from mmengine.utils import ProgressBar
 
-from .checkpoint import CheckpointMismatchError, load_prompt_ctx
+from .checkpoint import CheckpointMismatchError, load_prompt_file
 from .classnames import clean_classname, find_name_problem, load_classnames
 from .clip import FrozenCLIP
 from .fast_text import encode_shared_prefix, supports_shared_prefix
@@ -89,6 +89,10 @@ class PompPromptLearner(nn.Module):
             (:mod:`~pomp_mm.core.fast_text`) whenever it applies: class
             token at the end, one shared ``ctx``, a standard causal text
             tower. False always runs the plain path. Defaults to True.
+        check_clip_model (bool): Refuse a prompt file whose
+            ``meta.clip_model`` names another CLIP model than this one
+            (same width, e.g. ViT-B-32 vs ViT-B-16, would load silently).
+            Defaults to True.
     """
 
     def __init__(self,
@@ -101,7 +105,8 @@ class PompPromptLearner(nn.Module):
                  class_specific: bool = False,
                  prompt_checkpoint: Optional[str] = None,
                  freeze: bool = False,
-                 fast_text: bool = True) -> None:
+                 fast_text: bool = True,
+                 check_clip_model: bool = True) -> None:
         super().__init__()
         if n_ctx is not None and (isinstance(n_ctx, bool) or
                                   not isinstance(n_ctx, int) or n_ctx < 1):
@@ -109,6 +114,7 @@ class PompPromptLearner(nn.Module):
                              'an int >= 1, or None to take it from ctx_init '
                              'or prompt_checkpoint')
         self.fast_text = fast_text
+        self.check_clip_model = check_clip_model
         self.clip = MODELS.build(clip) if isinstance(clip, dict) else clip
         if class_token_position not in POSITIONS:
             raise ValueError(f'class_token_position={class_token_position!r}'
@@ -120,8 +126,9 @@ class PompPromptLearner(nn.Module):
 
         loaded = None
         if prompt_checkpoint is not None:
-            loaded = load_prompt_ctx(prompt_checkpoint, width=width,
-                                     dtype=dtype)
+            loaded, meta = load_prompt_file(prompt_checkpoint, width=width,
+                                            dtype=dtype)
+            self._check_meta(prompt_checkpoint, meta)
             file_n_ctx = loaded.shape[-2]
             if n_ctx is not None and n_ctx != file_n_ctx:
                 raise ValueError(
@@ -187,7 +194,21 @@ class PompPromptLearner(nn.Module):
         #: where ctx came from: a prompt file, 'ctx_init' or 'random'
         self.ctx_source = prompt_checkpoint if loaded is not None else (
             'ctx_init' if init is not None else 'random')
+        if loaded is not None:
+            print_log(f'PompPromptLearner: prompt ctx {tuple(ctx.shape)} '
+                      f'loaded from {prompt_checkpoint}', logger='current')
 
+    def _check_meta(self, path: str, meta: dict) -> None:
+        """Refuse a prompt trained for another CLIP model (the ``meta``
+        pomp_mm writes; files without it, official ones included, pass)."""
+        trained = meta.get('clip_model')
+        own = getattr(self.clip, 'model_name', None)
+        if self.check_clip_model and trained and own and trained != own:
+            raise ValueError(
+                f'prompt {path!r} was trained for CLIP {trained!r} (its '
+                f"meta.clip_model) but goes into CLIP {own!r}; use a prompt "
+                'trained for this CLIP model (check_clip_model=False '
+                'overrides)')
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,
                               error_msgs) -> None:
@@ -233,9 +254,12 @@ class PompPromptLearner(nn.Module):
         :func:`load_prompt_ctx`); a different ``n_ctx`` re-tokenizes the
         vocabulary with the new number of placeholders.
         """
-        ctx = load_prompt_ctx(path, width=self.clip.text_width,
-                              dtype=self.ctx.dtype)
+        ctx, meta = load_prompt_file(path, width=self.clip.text_width,
+                                     dtype=self.ctx.dtype)
+        self._check_meta(path, meta)
         self.adopt_ctx(ctx, path)
+        print_log(f'PompPromptLearner: prompt ctx {tuple(ctx.shape)} loaded '
+                  f'from {path}', logger='current')
 
     def adopt_ctx(self, ctx: torch.Tensor, source: str) -> None:
         """Make ``ctx`` (from ``source``, for messages) this learner's.

@@ -23,14 +23,16 @@ def run_errors() -> tuple:
     """The errors of a run that the tools print as one line (a bad input
     found while building or running, never a programming error): NaN/Inf,
     an undefined loss, a checkpoint that is unsafe, does not fit or cannot
-    be resumed, a file that cannot be written."""
+    be resumed, a file that cannot be written, a CLIP without weights."""
     from pomp_mm.core.checkpoint import (CheckpointMismatchError,
                                          UnsafeCheckpointError, WriteError)
     from pomp_mm.core.checkpoint_hook import ResumeError
+    from pomp_mm.core.clip import RandomCLIPError
     from pomp_mm.core.hooks import NonFiniteError
     from pomp_mm.core.pomp_loss import UndefinedLossError
     return (NonFiniteError, UndefinedLossError, ResumeError,
-            CheckpointMismatchError, UnsafeCheckpointError, WriteError)
+            CheckpointMismatchError, UnsafeCheckpointError, WriteError,
+            RandomCLIPError)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
