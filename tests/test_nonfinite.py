@@ -17,13 +17,13 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
-from mmpretrain.structures import DataSample
-from test_reliability import CLASSES, PRETRAIN, ROOT, make_class_folders
+from test_reliability import (CLASSES, PRETRAIN, ROOT, make_class_folders,
+                              tiny_pretrain_config)
 from tool_loader import load_tool
 
 import pomp_mm.cls  # noqa: F401  (registers the classifier)
 from pomp_mm.core import PompLoss, pomp_logits, save_prompt
-from pomp_mm.core.checkpoint import mmengine_safe_globals
+from pomp_mm.core.checkpoint import safe_torch_load
 from pomp_mm.core.hooks import (
     NonFiniteCheckHook,
     NonFiniteError,
@@ -45,33 +45,15 @@ KEPT = ('training stopped; the checkpoints and prompt files already written '
 def _config(tmp, clip_weights, epochs=2):
     """configs/pomp/pretrain.py on the tiny CLIP and six class folders."""
     data = make_class_folders(str(tmp / 'data'))
-    cfg = Config.fromfile(PRETRAIN)
-    cfg.model.prompt_learner.clip = {
-        'type': 'FrozenCLIP', 'model_name': 'pomp-test-vit',
-        'checkpoint': clip_weights}
-    cfg.model.loss.num_classes_per_step = 4
-    views = cfg.train_pipeline[1]['transforms'][0]
-    views[0]['scale'] = 32  # RandomResizedCrop to the tiny CLIP's 32x32
-    for split, pipeline in (('train', cfg.train_pipeline),
-                            ('val', cfg.test_pipeline)):
-        loader = cfg[f'{split}_dataloader']
-        loader.dataset = {'type': 'ClassFolderDataset', 'data_root': data,
-                          'pipeline': pipeline}
-        loader.batch_size = 4
-    cfg.test_dataloader = cfg.val_dataloader
-    cfg.train_cfg.max_epochs = epochs
-    cfg.train_cfg.val_interval = 100  # no validation: faster
-    cfg.param_scheduler[0]['T_max'] = epochs
-    cfg.randomness = {'seed': 7}
-    cfg.default_hooks.logger.interval = 1
+    cfg = tiny_pretrain_config(data, clip_weights, epochs,
+                               val_interval=100)  # no validation: faster
     cfg.work_dir = str(tmp / 'work')
     return cfg
 
 
 def _ctx(path):
     """ctx of a prompt file or an MMEngine checkpoint (weights only)."""
-    with torch.serialization.safe_globals(mmengine_safe_globals()):
-        state = torch.load(path, weights_only=True)['state_dict']
+    state = safe_torch_load(path)['state_dict']
     return state.get('ctx', state.get('prompt_learner.ctx'))
 
 

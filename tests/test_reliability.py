@@ -131,9 +131,10 @@ def test_worker_seed_moves_with_epoch():
 
 
 # -- exact resume after SIGKILL -----------------------------------------------
-def _resume_configs(tmp, clip_weights, workers, epochs=3):
-    """run.py (the run) and kill.py (the same + a stall mid-epoch 2)."""
-    data = make_class_folders(str(tmp / 'data'))
+def tiny_pretrain_config(data, clip_weights, epochs, workers=0,
+                         val_interval=1, deterministic=False):
+    """configs/pomp/pretrain.py on the tiny CLIP and the class folders in
+    ``data``: K=4, batch 4, seed 7."""
     cfg = Config.fromfile(PRETRAIN)
     cfg.model.prompt_learner.clip = {
         'type': 'FrozenCLIP', 'model_name': 'pomp-test-vit',
@@ -151,10 +152,19 @@ def _resume_configs(tmp, clip_weights, workers, epochs=3):
         loader.persistent_workers = False
     cfg.test_dataloader = cfg.val_dataloader
     cfg.train_cfg.max_epochs = epochs
-    cfg.train_cfg.val_interval = 1  # validation draws between epochs too
+    cfg.train_cfg.val_interval = val_interval
     cfg.param_scheduler[0]['T_max'] = epochs
-    cfg.randomness = {'seed': 7, 'deterministic': True}
+    cfg.randomness = {'seed': 7, 'deterministic': deterministic}
     cfg.default_hooks.logger.interval = 1
+    return cfg
+
+
+def _resume_configs(tmp, clip_weights, workers, epochs=3):
+    """run.py (the run) and kill.py (the same + a stall mid-epoch 2)."""
+    data = make_class_folders(str(tmp / 'data'))
+    # validation every epoch: it draws between epochs too
+    cfg = tiny_pretrain_config(data, clip_weights, epochs, workers,
+                               val_interval=1, deterministic=True)
     cfg.dump(str(tmp / 'run.py'))
     (tmp / 'stall.py').write_text(STALL_MODULE)
     cfg.custom_imports.imports.append('stall')
