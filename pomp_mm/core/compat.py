@@ -60,12 +60,13 @@ def _prompt_aware(load_state_dict: Callable) -> Callable:
     model, and the log says so. Anything else is MMEngine's own load.
     """
     from mmengine.logging import print_log
+    from mmengine.model import is_model_wrapper
 
     from .prompt import is_prompt_state, load_prompt_state_into
 
     @functools.wraps(load_state_dict)
     def load(module, state_dict, strict=False, logger=None):
-        own = module.module if hasattr(module, 'module') else module
+        own = module.module if is_model_wrapper(module) else module
         if is_prompt_state(state_dict) and not hasattr(own, 'ctx'):
             shape = tuple(state_dict['ctx'].shape)
             names = load_prompt_state_into(module, state_dict,
