@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tool_loader import load_tool
 
+from pomp_mm.benchmarks import cls_transfer
 from pomp_mm.core import (
     FrozenCLIP,
     PompLoss,
@@ -30,6 +30,8 @@ from pomp_mm.core import read_vocabulary
 from pomp_mm.core.checkpoint import atomic_torch_save, atomic_write_text
 from pomp_mm.datasets import names_for_keys
 from pomp_mm.datasets import ClassFolderDataset
+from pomp_mm.engine import test as engine_test
+from pomp_mm.engine import train as engine_train
 from pomp_mm.utils import cli
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -138,19 +140,19 @@ def image_unreadable(clip):
 
 
 def cfg_options_typo(clip):
-    load_tool('train').main([CONFIG, '--work-dir', 'work', '--cfg-options',
+    engine_train.main([CONFIG, '--work-dir', 'work', '--cfg-options',
                              'model.loss.num_clases_per_step=3'])
 
 
 def config_missing(clip):
-    load_tool('train').main(['configs/nope.py'])
+    engine_train.main(['configs/nope.py'])
 
 
 def resume_truncated(clip):
     torch.save({'meta': {}, 'state_dict': {}}, 'full.pth')
     data = Path('full.pth').read_bytes()
     _write('work/epoch_1.pth', data[:len(data) // 2])
-    load_tool('train').main([CONFIG, '--work-dir', 'work', '--resume',
+    engine_train.main([CONFIG, '--work-dir', 'work', '--resume',
                              'work/epoch_1.pth'])
 
 
@@ -158,7 +160,7 @@ def truncated_checkpoint_to_test_py(clip):
     save_prompt('full.pth', torch.zeros(4, 32))
     data = Path('full.pth').read_bytes()
     _write('prompt.pth', data[:len(data) // 2])
-    load_tool('test').main([CONFIG, 'prompt.pth', '--work-dir', 'work'])
+    engine_test.main([CONFIG, 'prompt.pth', '--work-dir', 'work'])
 
 
 def _fail_writes(code):
@@ -171,13 +173,13 @@ def _fail_writes(code):
 def work_dir_read_only(clip, monkeypatch):
     monkeypatch.setattr(cli, 'open', _fail_writes(errno.EROFS),
                         raising=False)
-    load_tool('train').main([CONFIG, '--work-dir', 'work'])
+    engine_train.main([CONFIG, '--work-dir', 'work'])
 
 
 def work_dir_out_of_disk(clip, monkeypatch):
     monkeypatch.setattr(cli, 'open', _fail_writes(errno.ENOSPC),
                         raising=False)
-    load_tool('train').main([CONFIG, '--work-dir', 'work'])
+    engine_train.main([CONFIG, '--work-dir', 'work'])
 
 
 class _Payload:
@@ -212,35 +214,35 @@ def class_file_bom_then_duplicate(clip):
 # Configs: one line naming the file (and the line), nothing built.
 def config_not_python(clip):
     _write('config.py', 'model:\n  type: PromptCLIPClassifier\n')
-    load_tool('train').main(['config.py', '--work-dir', 'work'])
+    engine_train.main(['config.py', '--work-dir', 'work'])
 
 
 def config_syntax_error(clip):
     _write('config.py', "n_ctx = 4\nmodel = dict(type='PromptCLIPClassifier'"
            '\n')
-    load_tool('train').main(['config.py', '--work-dir', 'work'])
+    engine_train.main(['config.py', '--work-dir', 'work'])
 
 
 def config_error_in_its_code(clip):
     _write('config.py', "n_ctx = 4\nmodel = dict(type='PromptCLIPClassifier',"
            ' n_ctx=nctx)\n')
-    load_tool('train').main(['config.py', '--work-dir', 'work'])
+    engine_train.main(['config.py', '--work-dir', 'work'])
 
 
 def config_base_missing(clip):
     _write('config.py', "_base_ = ['base.py']\n"
            "model = dict(type='PromptCLIPClassifier')\n")
-    load_tool('train').main(['config.py', '--work-dir', 'work'])
+    engine_train.main(['config.py', '--work-dir', 'work'])
 
 
 def config_wrong_extension(clip):
     save_prompt('prompt.pth', torch.zeros(4, 32))
-    load_tool('test').main(['prompt.pth', CONFIG, '--work-dir', 'work'])
+    engine_test.main(['prompt.pth', CONFIG, '--work-dir', 'work'])
 
 
 # --cfg-options values of the config's type, refused before building.
 def _train_with(option):
-    load_tool('train').main([CONFIG, '--work-dir', 'work', '--cfg-options',
+    engine_train.main([CONFIG, '--work-dir', 'work', '--cfg-options',
                              option])
 
 
@@ -262,7 +264,7 @@ def cfg_options_int_for_bool(clip):
 
 def out_is_a_directory(clip):
     os.makedirs('metrics.json')
-    load_tool('test').main([CONFIG, '--out', 'metrics.json', '--work-dir',
+    engine_test.main([CONFIG, '--out', 'metrics.json', '--work-dir',
                             'work'])
 
 
@@ -310,7 +312,7 @@ def prompt_onto_a_full_disk_without_errno(clip, monkeypatch):
 
 def metric_not_a_number(clip):
     _write('metrics/POMP/dtd.json', '{"accuracy/top1": NaN}')
-    load_tool('results_table').main(['table', '--metrics-dir', 'metrics',
+    cls_transfer.main(['table', '--metrics-dir', 'metrics',
                                      '--out', 'table/cls'])
 
 
@@ -319,7 +321,7 @@ def zoo_results_missing_a_method(clip):
         'methods': {'zeroshot': 'hand template'},
         'b2n': {'zeroshot': {'base': 80.0, 'novel': 60.0},
                 'coop': {'base': 90.0, 'novel': 45.0}}}))
-    load_tool('results_table').main(['zoo', '--results', 'results.json',
+    cls_transfer.main(['zoo', '--results', 'results.json',
                                      '--out', 'zoo.md'])
 
 
@@ -769,7 +771,7 @@ def test_out_that_cannot_be_a_file_is_refused_first(case, in_tmp):
                              'work_dirs/metrics.json'),
     }[case]
     with pytest.raises(SystemExit) as info:
-        load_tool('test').main([CONFIG, '--out', out, '--work-dir', 'work'])
+        engine_test.main([CONFIG, '--out', out, '--work-dir', 'work'])
     assert str(info.value.code) == f'test.py: error: {want}'
     assert not osp.exists('work') and not osp.exists('data')
 
@@ -818,7 +820,7 @@ def test_results_table_renders_a_metric_that_does_not_apply(in_tmp):
         _write(f'metrics/{method}/dtd.json', f'{{"accuracy/top1": {dtd}}}')
         _write(f'metrics/{method}/eurosat.json',
                f'{{"accuracy/top1": {eurosat}}}')
-    text = load_tool('results_table').main([
+    text = cls_transfer.main([
         'table', '--metrics-dir', 'metrics', '--methods', 'POMP', 'CLIP',
         '--out', 'table/cls'])
     assert '| POMP | n/a | 50.00 |  |' in text  # mean: 2 of 10 datasets
@@ -833,7 +835,7 @@ def test_zoo_table_renders_n_a_as_not_applicable(in_tmp):
         'methods': {'zeroshot': 'hand template', 'linear_probe': 'probe'},
         'b2n': {'zeroshot': {'base': 80.0, 'novel': 60.0},
                 'linear_probe': {'base': 70.0, 'novel': 'n/a'}}}))
-    text = load_tool('results_table').main(['zoo', '--results',
+    text = cls_transfer.main(['zoo', '--results',
                                             'results.json'])
     assert '| probe | 70.0 | – | – |' in text
     assert '| hand template | 80.0 | 60.0 | 68.6 |' in text

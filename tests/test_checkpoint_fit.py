@@ -9,7 +9,7 @@ from mmengine.runner.checkpoint import load_state_dict
 import pomp_mm.cls  # noqa: F401
 from pomp_mm.core import PompPromptLearner, save_prompt
 from pomp_mm.core.checkpoint import CheckpointMismatchError
-from tool_loader import load_tool
+from pomp_mm.engine import test as engine_test
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'pomp', 'pretrain.py')
@@ -72,7 +72,7 @@ def test_tools_test_refuses_a_checkpoint_of_another_n_ctx(tmp_path):
                 'state_dict': {'prompt_learner.ctx': torch.randn(8, 64)}},
                path)
     with pytest.raises(SystemExit) as e:
-        load_tool('test').main([CONFIG, path, '--work-dir',
+        engine_test.main([CONFIG, path, '--work-dir',
                                 str(tmp_path / 'w')])
     assert str(e.value) == (
         f"test.py: error: {path}: checkpoint key 'prompt_learner.ctx' has "
@@ -101,7 +101,7 @@ def test_random_clip_only_when_asked_for(monkeypatch, tmp_path):
     FrozenCLIP('pomp-test-vit', allow_random=True)  # asked for: fine
     # through tools/test.py: one line, before any work
     with pytest.raises(SystemExit) as e:
-        load_tool('test').main([CONFIG, '--work-dir', str(tmp_path / 'w'),
+        engine_test.main([CONFIG, '--work-dir', str(tmp_path / 'w'),
                                 '--cfg-options',
                                 'model.prompt_learner.clip.allow_random=False'
                                 ])

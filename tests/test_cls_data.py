@@ -196,7 +196,7 @@ from mmengine.config import Config  # noqa: E402
 from mmpretrain.registry import DATASETS  # noqa: E402
 
 import pomp_mm.cls  # noqa: E402,F401  (registers the datasets)
-from pomp_mm.datasets.transfer import IMAGENET_CLASSNAMES_FILE  # noqa: E402
+from pomp_mm.cls.datasets.transfer import IMAGENET_CLASSNAMES_FILE  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ALL = ('oxford_pets', 'flowers102', 'food101', 'sun397', 'stanford_cars',

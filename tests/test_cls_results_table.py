@@ -6,15 +6,11 @@ import os.path as osp
 import pytest
 import torch
 
+from pomp_mm.benchmarks import cls_transfer, report
 from pomp_mm.core import save_prompt
-from tool_loader import load_tool
 from test_cls_data import make_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def _tool():
-    return load_tool('results_table')
 
 
 TINY = [
@@ -28,7 +24,7 @@ TINY = [
 
 @pytest.mark.slow
 def test_run_then_table_from_real_metric_files(tmp_path, clip_weights):
-    tool = _tool()
+    tool = cls_transfer
     _run_and_table(tool, tmp_path, clip_weights)
 
 
@@ -82,9 +78,9 @@ def _run_and_table(tool, tmp_path, clip_weights):
 
 
 def test_paper_averages(tmp_path):
-    tool = _tool()
+    tool = cls_transfer
     values = {}
-    for i, name in enumerate(tool.ALL_DATASETS):
+    for i, name in enumerate(report.ALL_DATASETS):
         values[name] = 50.0 + i
         folder = tmp_path / 'm' / 'POMP'
         folder.mkdir(parents=True, exist_ok=True)
@@ -93,10 +89,10 @@ def test_paper_averages(tmp_path):
                 'accuracy/top1': values[name],
                 'accuracy/top5': 99.0
             }))
-    data = tool.read_metrics(str(tmp_path / 'm'), 'accuracy/top1')
-    header, rows = tool.build_rows(data)
+    data = report.read_metrics(str(tmp_path / 'm'), 'accuracy/top1')
+    header, rows = report.build_rows(data)
     row = dict(zip(header, rows[0]))
-    xd = sum(values[n] for n in tool.CROSS_DATASET) / 10
+    xd = sum(values[n] for n in report.CROSS_DATASET) / 10
     dg = sum(values[n] for n in ('imagenet_a', 'imagenet_r', 'imagenet_sketch',
                                  'imagenetv2')) / 4
     assert row['cross-dataset mean (10)'] == pytest.approx(xd)
@@ -108,7 +104,7 @@ def test_paper_averages(tmp_path):
 
 
 def test_bad_metric_file_is_one_line(tmp_path):
-    tool = _tool()
+    tool = cls_transfer
     folder = tmp_path / 'm' / 'CLIP'
     folder.mkdir(parents=True)
     (folder / 'dtd.json').write_text('{"loss": 1.0}')

@@ -1,5 +1,7 @@
 """Configs parse, build and follow the paper recipe."""
+import ast
 import math
+import os
 import os.path as osp
 
 import numpy as np
@@ -75,3 +77,75 @@ def test_paper_model_builds_with_tiny_clip():
     model = MODELS.build(cfg.model)
     assert model.prompt_learner.ctx.shape == (16, 32)
     assert model.loss_module.num_classes_per_step == 1000
+
+
+# -- the config tree ----------------------------------------------------------
+def _all_configs():
+    root = osp.join(ROOT, 'configs')
+    return sorted(osp.relpath(osp.join(d, f), ROOT)
+                  for d, _, files in os.walk(root) for f in files
+                  if f.endswith('.py'))
+
+
+def _in_repo_bases(path):
+    """The in-repo ``_base_`` files of a config (``mmdet::`` and the other
+    codebases' bases are not counted)."""
+    tree = ast.parse(open(osp.join(ROOT, path)).read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                getattr(t, 'id', None) == '_base_' for t in node.targets):
+            bases = ast.literal_eval(node.value)
+            bases = [bases] if isinstance(bases, str) else bases
+            return [osp.normpath(osp.join(osp.dirname(path), b))
+                    for b in bases if '::' not in b]
+    return []
+
+
+def _depth(path):
+    """In-repo inheritance levels above ``path`` (0: none)."""
+    return max((1 + _depth(b) for b in _in_repo_bases(path)), default=0)
+
+
+def test_config_tree_is_at_most_two_levels_deep():
+    configs = _all_configs()
+    assert len(configs) > 100
+    deep = {p: _depth(p) for p in configs if _depth(p) > 2}
+    assert not deep, f'more than two in-repo _base_ levels: {deep}'
+    # the walk counts what it should: a cls config is two levels deep
+    assert _depth('configs/cls/pomp/dtd.py') == 2
+    assert _depth('configs/det/_base_/pomp_faster-rcnn_fpn.py') == 0
+
+
+@pytest.mark.parametrize('path', _all_configs())
+def test_every_config_loads(path):
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    assert cfg.to_dict()
+    bases = _in_repo_bases(path)
+    assert all(osp.isfile(osp.join(ROOT, b)) for b in bases), bases
+
+
+def _zoo(path):
+    return Config.fromfile(osp.join(ROOT, 'configs', 'zoo', path)).to_dict()
+
+
+def test_zoo_tip_adapter_f_is_tip_adapter_with_learnable_keys():
+    """Tip-Adapter-F spells out Tip-Adapter's model and hooks (one level of
+    inheritance); they must stay the same but for the learnable keys."""
+    tip, tip_f = _zoo('tip_adapter/miniworld_b2n.py'), _zoo(
+        'tip_adapter_f/miniworld_b2n.py')
+    assert tip_f['model'] == dict(tip['model'], learnable_keys=True)
+    assert tip['model']['learnable_keys'] is False
+    assert tip_f['custom_hooks'] == tip['custom_hooks']
+    assert tip_f['optim_wrapper'] == dict(optimizer=dict(
+        type='AdamW', lr=1e-3, eps=1e-4, weight_decay=0.01))
+    assert tip_f['train_cfg']['max_epochs'] == 20
+
+
+def test_zoo_coop_pomp_init_is_coop_started_from_the_prompt():
+    coop, init = _zoo('coop/miniworld_b2n.py'), _zoo(
+        'coop/miniworld_b2n_pomp-init.py')
+    learner = dict(coop['model']['prompt_learner'], n_ctx=None,
+                   prompt_checkpoint=coop['pomp_prompt'])
+    assert init['model'] == dict(coop['model'], prompt_learner=learner)
+    assert {k: v for k, v in init.items() if k != 'model'} == \
+        {k: v for k, v in coop.items() if k != 'model'}

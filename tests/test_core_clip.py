@@ -150,3 +150,21 @@ def test_real_architectures_text_path(model_name):
     want = x @ clip.model.text_projection
     torch.testing.assert_close(clip.encode_text(tokens), want, rtol=1e-5,
                                atol=1e-5)
+
+
+def test_clip_mean_std_are_open_clips():
+    """One definition, 255 x open_clip's; the classifiers' and the
+    segmentors' preprocessors use it (float32-identical to the digits
+    they had)."""
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+    from pomp_mm.cls.model import CLIPClassifierBase
+    from pomp_mm.core.clip import CLIP_MEAN, CLIP_STD
+    from pomp_mm.seg import maskclip
+    for ours, theirs in ((CLIP_MEAN, OPENAI_DATASET_MEAN),
+                         (CLIP_STD, OPENAI_DATASET_STD)):
+        assert ours == pytest.approx([255 * v for v in theirs], abs=1e-9)
+    assert CLIPClassifierBase.CLIP_MEAN == list(CLIP_MEAN)
+    assert maskclip.CLIP_MEAN is CLIP_MEAN
+    old = torch.tensor([122.770938, 116.7460125, 104.09373615])
+    assert torch.equal(torch.tensor(CLIP_MEAN), old)  # float32: same

@@ -161,3 +161,53 @@ def test_encode_vocabulary_batches(tiny_clip):
     batched = learner.encode_vocabulary(batch_size=8, progress=False)
     torch.testing.assert_close(batched, full, rtol=1e-5, atol=1e-6)
     assert not batched.requires_grad
+
+
+# -- the one prompt route -----------------------------------------------------
+def test_load_prompt_keeps_the_optimizer_parameter(tiny_clip, tmp_path):
+    from pomp_mm.core import load_prompt
+    from pomp_mm.core.checkpoint import save_prompt
+    from pomp_mm.core.prompt import load_prompt_into, load_prompt_state_into
+    model = torch.nn.Module()
+    model.prompt_learner = PompPromptLearner(tiny_clip, ['dog', 'cat'],
+                                             n_ctx=4)
+    param = model.prompt_learner.ctx
+    optim = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / 'p.pth'
+    ctx = torch.randn(4, tiny_clip.text_width)
+    save_prompt(str(path), ctx)
+    assert load_prompt(model, str(path)) == ['prompt_learner']
+    assert model.prompt_learner.ctx is param
+    assert optim.param_groups[0]['params'][0] is param
+    assert torch.equal(param.detach(), ctx)
+    # the loaded state route and the old names do the same
+    other = torch.randn(4, tiny_clip.text_width)
+    assert load_prompt_state_into(model, {'ctx': other}, 'mem') == [
+        'prompt_learner']
+    assert model.prompt_learner.ctx is param and torch.equal(param, other)
+    assert load_prompt_into(model, str(path)) == 1
+    assert torch.equal(param.detach(), ctx)
+    # a step of the optimizer built before the load trains the loaded ctx
+    model.prompt_learner(normalize=True).sum().backward()
+    optim.step()
+    assert not torch.equal(param.detach(), ctx)
+    with pytest.raises(ValueError, match='has no PompPromptLearner'):
+        load_prompt(torch.nn.Linear(2, 2), str(path))
+    assert load_prompt(torch.nn.Linear(2, 2), {'ctx': ctx},
+                       required=False) == []
+
+
+def test_non_finite_ctx_is_one_message(tiny_clip, tmp_path):
+    from pomp_mm.core.checkpoint import CheckpointMismatchError
+    learner = PompPromptLearner(tiny_clip, ['dog'], n_ctx=2)
+    bad = torch.zeros(2, tiny_clip.text_width)
+    bad[0, 0] = float('nan')
+    tail = ('ctx has 1 non-finite values (NaN/Inf) of '
+            f'{bad.numel()}; expected finite numbers (the training that '
+            'wrote it diverged)')
+    with pytest.raises(CheckpointMismatchError) as info:
+        learner.adopt_ctx(bad, 'mem')
+    assert str(info.value) == f"prompt 'mem': {tail}"
+    with pytest.raises(CheckpointMismatchError) as info:
+        learner.load_state_dict({'ctx': bad}, strict=False)
+    assert str(info.value) == f"checkpoint key 'ctx': {tail}"

@@ -1,5 +1,5 @@
 # Copyright (c) pomp_mm contributors. All rights reserved.
-"""Tests of pomp_mm.datasets (tiny synthetic data, CPU, a few seconds)."""
+"""Tests of pomp_mm.cls.datasets (tiny synthetic data, CPU, a few seconds)."""
 import json
 import os
 import os.path as osp
@@ -13,11 +13,11 @@ import mmpretrain.datasets  # noqa: F401,I001
 from mmpretrain.registry import DATASETS
 from PIL import Image
 
-import pomp_mm.datasets as pds
-from pomp_mm.datasets import (ClassFolderDataset, ImageNet21K,
-                              cached_fewshot_subset, clean_classname,
-                              fewshot_subset, generate_embedded_dataset,
-                              load_classnames, load_wnid_names)
+import pomp_mm.cls.datasets as pds
+from pomp_mm.cls.datasets import (ClassFolderDataset, ImageNet21K,
+                                  cached_fewshot_subset, clean_classname,
+                                  fewshot_subset, generate_embedded_dataset,
+                                  load_classnames, load_wnid_names)
 
 WNIDS = ['n00000003', 'n00000001', 'n00000002']  # unsorted on purpose
 TREE = {
@@ -387,7 +387,7 @@ def test_embedded_errors(tmp_path):
 
 
 def test_embedded_cli(tmp_path, capsys):
-    from pomp_mm.datasets.embedded import main
+    from pomp_mm.cls.datasets.embedded import main
     out = str(tmp_path / 'cli')
     main([
         '--out', out, '--num-classes', '2', '--train-per-class', '1',
@@ -415,3 +415,82 @@ def test_embedded_distributed_ranks(tmp_path, monkeypatch):
     monkeypatch.setattr(emb, 'get_local_rank', lambda: 0)
     emb.ensure_embedded_dataset(root, TINY)
     assert calls == ['barrier'] * 2 and emb.is_complete(root)
+
+
+# ------------------------------------------------ image check: once per file
+LOAD = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+
+
+def count_pil_opens(monkeypatch, log=None):
+    """Patch ``PIL.Image.open`` to count the files it opens (appended to
+    ``log`` too, one line each, when given: seen from worker processes)."""
+    opened = []
+    real = Image.open
+
+    def counting(fp, *args, **kwargs):
+        if isinstance(fp, (str, os.PathLike)):
+            opened.append(str(fp))
+            if log is not None:
+                with open(log, 'a') as f:
+                    f.write(f'{fp}\n')
+        return real(fp, *args, **kwargs)
+    monkeypatch.setattr(Image, 'open', counting)
+    return opened
+
+
+def test_image_check_opens_each_file_once_over_two_epochs(class_folders,
+                                                         monkeypatch):
+    ds = ClassFolderDataset(class_folders, pipeline=LOAD)
+    paths = sorted(ds.get_data_info(i)['img_path'] for i in range(len(ds)))
+    opened = count_pil_opens(monkeypatch)
+    for _ in range(2):  # two epochs
+        for i in range(len(ds)):
+            assert ds[i]['inputs'].shape == (3, 4, 4)
+    assert sorted(opened) == paths  # one header read per file, not per read
+
+
+def test_image_check_once_across_dataloader_workers(class_folders,
+                                                    monkeypatch, tmp_path):
+    """Non-persistent workers (new processes every epoch) share the checked
+    flags: still one PIL open per file over two epochs."""
+    log = tmp_path / 'opened.txt'
+    ds = ClassFolderDataset(class_folders, pipeline=LOAD)
+    count_pil_opens(monkeypatch, str(log))
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=2, num_workers=2, shuffle=True,
+        collate_fn=lambda batch: batch,
+        multiprocessing_context='fork')
+    seen = []
+    for _ in range(2):
+        seen += [int(s['data_samples'].gt_label) for b in loader for s in b]
+    assert sorted(seen) == sorted(2 * [ds.get_data_info(i)['gt_label']
+                                       for i in range(len(ds))])
+    opened = log.read_text().splitlines()
+    assert sorted(opened) == sorted(ds.get_data_info(i)['img_path']
+                                    for i in range(len(ds)))
+
+
+def test_image_changed_after_its_check_gives_the_one_line_error(
+        class_folders):
+    ds = ClassFolderDataset(class_folders, pipeline=LOAD)
+    ds[0]  # checked and loaded
+    path = ds.get_data_info(0)['img_path']
+    with open(path, 'wb') as f:
+        f.write(b'not an image')
+    with pytest.raises(ValueError) as info:
+        ds[0]
+    assert str(info.value) == (
+        f'image {path} cannot be read (cannot identify image file '
+        f"{path!r}); expected a JPG/JPEG/PNG/BMP/WEBP image")
+
+
+def test_image_checks_follow_a_subset(class_folders, monkeypatch):
+    ds = ClassFolderDataset(class_folders, pipeline=LOAD)
+    for i in range(len(ds)):
+        ds[i]
+    sub = ds.get_subset([3, 0])  # a copy: its own flags, by its own index
+    opened = count_pil_opens(monkeypatch)
+    sub[0], sub[1], sub[0]
+    assert opened == [ds.get_data_info(3)['img_path'],
+                      ds.get_data_info(0)['img_path']]
+    assert bool(ds._image_checked_flags().all())  # the parent keeps its own

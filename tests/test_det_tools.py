@@ -8,7 +8,9 @@ import torch
 from mmengine.config import Config
 
 from pomp_mm.core.checkpoint import save_prompt
-from tool_loader import load_tool
+from pomp_mm.engine import det_demo
+from pomp_mm.engine import dump_text_features as dump_cli
+from pomp_mm.engine import test as engine_test
 from test_det_configs import (CONFIGS, SIZE, coco_data, make_images,  # noqa
                               set_data, shrink)
 
@@ -16,7 +18,6 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.slow
 
 
-_tool = load_tool
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_demo_free_text(det_config, tmp_path, capsys):
     cfg, prompt = det_config
     image = osp.join(str(tmp_path), make_images(str(tmp_path), 1)[0][0])
     out = str(tmp_path / 'vis.png')
-    demo = _tool('det_demo')
+    demo = det_demo
     result = demo.main([image, cfg, '--prompt', prompt, '--texts',
                         'red square . blue circle', '--out', out,
                         '--score-thr', '0'])
@@ -64,7 +65,7 @@ def test_demo_free_text(det_config, tmp_path, capsys):
 def test_tools_test_loads_prompt_into_detector(det_config, tmp_path):
     cfg, prompt = det_config
     out = str(tmp_path / 'metrics.json')
-    metrics = _tool('test').main([cfg, prompt, '--out', out])
+    metrics = engine_test.main([cfg, prompt, '--out', out])
     assert 'coco/novel_ap50' in metrics
     assert json.load(open(out))['coco/novel_ap50'] == pytest.approx(
         metrics['coco/novel_ap50'])
@@ -85,7 +86,7 @@ def test_dump_text_features_npy_is_the_prompt_classifier(tmp_path,
     torch.manual_seed(2)
     save_prompt(prompt, torch.randn(4, 32) * 0.02, epoch=1, meta={})
     npy = str(tmp_path / 'feats.npy')
-    _tool('dump_text_features').main([
+    dump_cli.main([
         '--model', 'pomp-test-vit', '--clip-checkpoint', clip_weights,
         '--prompt', prompt, '--classes', str(classes), '--out', npy])
     fixed = PompZeroShotClassifier(8, 4, zs_weight_path=npy)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 # pomp_mm.core registers the tiny open_clip configs ('pomp-test-vit')
 from pomp_mm.core import FrozenCLIP, PompPromptLearner, save_prompt
-from tool_loader import load_tool
+from pomp_mm.engine import dump_text_features as dump_cli
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCRIPT = osp.join(ROOT, 'tools', 'dump_text_features.py')
@@ -23,11 +23,7 @@ CLEAN = ['dog', 'hot dog', 'traffic light', 'tabby cat', 'fire hydrant']
 N_CTX, WIDTH, DIM = 4, 32, 32
 
 
-def _load_tool():
-    return load_tool('dump_text_features')
-
-
-tool = _load_tool()
+tool = dump_cli
 TOKENIZER = open_clip.get_tokenizer(MODEL)
 
 

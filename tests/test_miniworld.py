@@ -7,9 +7,12 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-import pomp_mm.miniworld as mw
-from pomp_mm.miniworld.world import COLOURS, _secondary
-from tool_loader import load_tool
+import pomp_mm.benchmarks.miniworld as mw
+from pomp_mm.benchmarks import report
+from pomp_mm.benchmarks.miniworld import driver as mw_driver
+from pomp_mm.benchmarks.miniworld import tiny_clip
+from pomp_mm.benchmarks.miniworld.world import COLOURS, _secondary
+from pomp_mm.core.utils import harmonic_mean
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -110,7 +113,7 @@ def test_dataset_labels_names_and_determinism():
 
 
 def test_tiny_clip_trainer_is_deterministic_and_loadable(tmp_path):
-    tool = load_tool('train_tiny_clip')
+    tool = tiny_clip
     outs = []
     for i in range(2):
         out = str(tmp_path / f'clip{i}.pt')
@@ -132,7 +135,7 @@ def test_transfer_table_end_to_end(tmp_path):
     """tools/miniworld.py: CLIP -> POMP -> CoOp -> zero-shot table, plus the
     segmentation and detection rows."""
     import json
-    tool = load_tool('miniworld')
+    tool = mw_driver
     work = tmp_path / 'work'
     argv = ['--work-dir', str(work), '--clip', str(tmp_path / 'clip.pt'),
             '--clip-model', 'pomp-tiny-vit', '--clip-steps', '2',
@@ -148,12 +151,12 @@ def test_transfer_table_end_to_end(tmp_path):
     assert set(seg) == set(tool.METHODS)
     for seen, unseen, h in seg.values():
         assert 0 <= seen <= 100 and 0 <= unseen <= 100
-        assert h == pytest.approx(tool.harmonic(seen, unseen), abs=0.01)
+        assert h == pytest.approx(harmonic_mean(seen, unseen), abs=0.01)
     rows = results['stars_hearts']
     assert set(rows) == set(tool.METHODS)
     for seen, unseen, h in rows.values():
         assert 0 <= seen <= 100 and 0 <= unseen <= 100
-        assert h == pytest.approx(tool.harmonic(seen, unseen))
+        assert h == pytest.approx(harmonic_mean(seen, unseen))
     assert json.loads((work / 'results.json').read_text()) == dict(
         results, segmentation=seg, detection=det)
     assert (work / 'results.png').stat().st_size > 1000
@@ -162,11 +165,11 @@ def test_transfer_table_end_to_end(tmp_path):
     again = tool.main(argv + ['--work-dir', str(tmp_path / 'work2')])
     assert again.pop(tool.SEG_KEY) == seg
     assert again.pop(tool.DET_KEY) == det
-    assert tool.table(again) == tool.table(results)
+    assert report.miniworld_table(again) == report.miniworld_table(results)
 
 
 def test_mean_and_sample_std_match_an_independent_computation():
-    from pomp_mm.miniworld.seeds import aggregate, cell, mean_std
+    from pomp_mm.benchmarks.miniworld.seeds import aggregate, cell, mean_std
     trees = [{'t': {'m': [83.0, 84.5, 0.1]}, 'd': {'m': [1.0, 2.0]}},
              {'t': {'m': [85.0, 88.0, 0.2]}, 'd': {'m': [1.5, 2.0]}},
              {'t': {'m': [90.0, 86.0, 0.6]}, 'd': {'m': [4.0, 2.0]}}]
@@ -192,7 +195,7 @@ def test_mean_and_sample_std_match_an_independent_computation():
 
 
 def test_outside_spread_rule():
-    from pomp_mm.miniworld.seeds import outside_spread
+    from pomp_mm.benchmarks.miniworld.seeds import outside_spread
     assert outside_spread((90.0, 0.5), (88.0, 1.0))  # 2.0 > 1.5
     assert not outside_spread((90.0, 1.0), (88.0, 1.0))  # 2.0 is not > 2.0
     assert not outside_spread((88.0, 0.1), (90.0, 0.1))
@@ -292,7 +295,7 @@ def fake_miniworld(tmp_path, monkeypatch):
     import copy
 
     from mmengine.config import Config
-    tool = load_tool('miniworld')
+    tool = mw_driver
     monkeypatch.setattr(tool, 'Runner', _FakeRunner)
     parsed = {}
 
@@ -310,7 +313,7 @@ def fake_miniworld(tmp_path, monkeypatch):
     # layout (Config.pretty_text formats it, ~0.5 s a call)
     monkeypatch.setattr(Config, 'pretty_text',
                         property(lambda cfg: repr(cfg.to_dict())))
-    monkeypatch.setattr(tool, 'load_prompt_into',
+    monkeypatch.setattr(tool, 'load_prompt',
                         lambda model, path: setattr(model, 'prompt', path))
     root = tmp_path / 'scenes'
     root.mkdir()

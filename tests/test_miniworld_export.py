@@ -9,10 +9,12 @@ import pytest
 from mmengine.config import Config
 from PIL import Image
 
-from pomp_mm.miniworld import class_name, render_scene, sample_scene
-from pomp_mm.miniworld.export import (IGNORE_INDEX, export_scenes,
-                                      scene_annotations, target_vocabulary)
-from pomp_mm.miniworld.world import object_region
+from pomp_mm.benchmarks.miniworld import (class_name, render_scene,
+                                          sample_scene)
+from pomp_mm.benchmarks.miniworld.export import (IGNORE_INDEX, export_scenes,
+                                                 scene_annotations,
+                                                 target_vocabulary)
+from pomp_mm.benchmarks.miniworld.world import object_region
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -83,7 +85,7 @@ def test_export_is_atomic_and_refuses_overwrite(scenes, tmp_path):
 
 
 def test_scene_annotations_hand_case():
-    from pomp_mm.miniworld.world import Scene, SceneObject
+    from pomp_mm.benchmarks.miniworld.world import Scene, SceneObject
     a, b = 5, 17
     scene = Scene([SceneObject(a, 20, 20, 10, 0),
                    SceneObject(b, 60, 60, 12, 0)], size=80)
@@ -97,7 +99,7 @@ def test_scene_annotations_hand_case():
 
 
 def test_mmseg_dataset_reads_the_export(scenes, mmseg_scope):
-    from pomp_mm.seg.datasets import MiniWorldSegDataset
+    from pomp_mm.benchmarks.miniworld.seg import MiniWorldSegDataset
     ds = MiniWorldSegDataset(
         data_root=scenes, split='test',
         pipeline=[dict(type='LoadImageFromFile'),
@@ -118,7 +120,7 @@ def test_mmseg_dataset_reads_the_export(scenes, mmseg_scope):
 
 def test_mmdet_dataset_drops_unseen_boxes_in_training(scenes):
     from mmengine.registry import init_default_scope
-    from pomp_mm.det import MiniWorldCocoDataset
+    from pomp_mm.benchmarks.miniworld.det import MiniWorldCocoDataset
     init_default_scope('mmdet')
     meta = json.load(open(osp.join(scenes, 'classes.json')))
     coco = json.load(open(osp.join(scenes, 'instances_train.json')))

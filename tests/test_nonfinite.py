@@ -19,7 +19,6 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from test_reliability import (CLASSES, PRETRAIN, ROOT, make_class_folders,
                               tiny_pretrain_config)
-from tool_loader import load_tool
 
 import pomp_mm.cls  # noqa: F401  (registers the classifier)
 from pomp_mm.core import PompLoss, pomp_logits, save_prompt
@@ -31,6 +30,8 @@ from pomp_mm.core.hooks import (
     non_finite_summary,
 )
 from pomp_mm.core.pomp_loss import UndefinedLossError
+from pomp_mm.engine import dump_text_features as dump_cli
+from pomp_mm.engine import train as engine_train
 
 # six classes x 4 images, batch 4: 6 iterations per epoch
 ITERS_PER_EPOCH = len(CLASSES) * 4 // 4
@@ -68,7 +69,7 @@ def test_diverging_run_stops_with_one_line(tmp_path, clip_weights):
     cfg = _config(tmp_path, clip_weights)
     cfg.dump(str(tmp_path / 'run.py'))
     with pytest.raises(SystemExit) as info:
-        load_tool('train').main([
+        engine_train.main([
             str(tmp_path / 'run.py'), '--work-dir', cfg.work_dir,
             '--cfg-options', 'optim_wrapper.optimizer.lr=1e30'])
     message = str(info.value.code)
@@ -283,7 +284,7 @@ def test_one_class_dataset_through_train_py_is_one_line(tmp_path,
     cfg.train_dataloader.dataset.data_root = str(one)
     cfg.dump(str(tmp_path / 'run.py'))
     with pytest.raises(SystemExit) as info:
-        load_tool('train').main([
+        engine_train.main([
             str(tmp_path / 'run.py'), '--work-dir', cfg.work_dir,
             '--cfg-options', 'model.loss.num_classes_per_step=None'])
     assert str(info.value.code) == f'train.py: error: {ONE_CLASS}'
@@ -331,7 +332,7 @@ def dump_inputs(tmp_path, tiny_clip):
 
 def _dump(inputs, clip, *extra):
     with pytest.raises(SystemExit) as info:
-        load_tool('dump_text_features').main([
+        dump_cli.main([
             '--model', 'pomp-test-vit', '--clip-checkpoint', clip,
             '--classes', inputs.classes, '--out', str(inputs.out), *extra])
     assert info.value.code == 2

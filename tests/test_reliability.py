@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from PIL import Image
-from tool_loader import load_tool
 
 import pomp_mm.cls  # noqa: F401  (registers the classifier)
 from pomp_mm.core import FrozenCLIP, PompPromptLearner, save_prompt
@@ -33,6 +32,7 @@ from pomp_mm.core.hooks import (
     capture_random_state,
     restore_random_state,
 )
+from pomp_mm.engine import train as engine_train
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRETRAIN = osp.join(ROOT, 'configs', 'pomp', 'pretrain.py')
@@ -206,7 +206,7 @@ def _kill_mid_epoch(kill_cfg, work, marker, tmp):
 @pytest.mark.parametrize('workers', [0, 2])
 def test_sigkill_then_resume_is_bit_exact(tmp_path, clip_weights, workers):
     run_cfg, kill_cfg = _resume_configs(tmp_path, clip_weights, workers)
-    train = load_tool('train')
+    train = engine_train
     killed = str(tmp_path / 'killed')
     _kill_mid_epoch(kill_cfg, killed, str(tmp_path / 'stalled'), tmp_path)
     # killed in epoch 2, after epoch 1's checkpoint
@@ -555,7 +555,7 @@ def test_no_global_pickle_switch(tmp_path):
     import mmengine.runner.checkpoint as mm_ckpt
 
     import pomp_mm.core
-    load_tool('train')  # imports what the training tool imports
+    import pomp_mm.engine.train  # noqa: F401  (what tools/train.py imports)
     pomp_mm.core.patch_mmengine_checkpoint_loading()
     assert torch.load is torch.serialization.load
     assert inspect.signature(torch.load).parameters[

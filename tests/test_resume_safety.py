@@ -23,7 +23,6 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
-from tool_loader import load_tool
 
 from pomp_mm.core import save_prompt
 from pomp_mm.core.checkpoint_hook import (
@@ -34,6 +33,7 @@ from pomp_mm.core.checkpoint_hook import (
     read_checkpoint,
     unlock_work_dir,
 )
+from pomp_mm.engine import train as engine_train
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'pomp', 'pretrain.py')
@@ -73,7 +73,7 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('trained')
     data = str(tmp / 'data')
     _new_second()
-    load_tool('train').main([CONFIG, '--work-dir', str(tmp / 'work'),
+    engine_train.main([CONFIG, '--work-dir', str(tmp / 'work'),
                              '--cfg-options', *_options(data)])
     return tmp / 'work', data
 
@@ -88,7 +88,7 @@ def run(trained, tmp_path, monkeypatch):
     os.makedirs('work')
     for name in ('epoch_1.pth', 'epoch_2.pth'):
         shutil.copy(work / name, osp.join('work', name))
-    train = load_tool('train')
+    train = engine_train
 
     def call(*args, epochs=2, options=()):
         _new_second()

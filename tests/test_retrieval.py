@@ -8,10 +8,11 @@ import torch
 from mmengine.evaluator import Evaluator
 from mmpretrain.evaluation import RetrievalRecall
 from mmpretrain.structures import DataSample
-from tool_loader import load_tool
+from pomp_mm.engine import test as engine_test
 
-from pomp_mm.cls import CLIPRetriever, MiniWorldCaptions
-from pomp_mm.miniworld import class_name, resolve_classes
+from pomp_mm.benchmarks.miniworld import (MiniWorldCaptions, class_name,
+                                          resolve_classes)
+from pomp_mm.cls import CLIPRetriever
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -121,7 +122,7 @@ def test_miniworld_captions_layout_and_determinism():
 def test_retrieval_config_through_test_tool(tmp_path, clip_weights):
     config = osp.join(ROOT, 'configs', 'zoo', 'retrieval', 'miniworld.py')
     out = tmp_path / 'metrics.json'
-    metrics = load_tool('test').main([
+    metrics = engine_test.main([
         config, '--work-dir', str(tmp_path), '--out', str(out),
         '--cfg-options', 'model.clip.model_name=pomp-test-vit',
         f'model.clip.checkpoint={clip_weights}', 'log_level=WARNING',

@@ -18,7 +18,9 @@ from torch import nn
 import pomp_mm.core  # noqa: F401  (patches MMEngine's loader)
 from pomp_mm.core.checkpoint import (UnsafeCheckpointError, load_prompt_ctx,
                                      pickle_globals, safe_torch_load)
-from tool_loader import load_tool
+from pomp_mm.engine import det_demo
+from pomp_mm.engine import test as engine_test
+from pomp_mm.engine import train as engine_train
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'pomp', 'pretrain.py')
@@ -125,7 +127,7 @@ def test_tools_refuse_before_any_work(evil, tmp_path):
     ]
     for tool, argv in cases:
         with pytest.raises(SystemExit) as e:
-            load_tool(tool).main(argv)
+            {'test': engine_test, 'train': engine_train}[tool].main(argv)
         assert str(e.value).endswith(line), (tool, argv, str(e.value))
 
 
@@ -136,7 +138,7 @@ def test_bare_resume_refuses_an_evil_latest_checkpoint(evil, tmp_path):
     shutil.copy(evil, work / 'epoch_1.pth')
     (work / 'last_checkpoint').write_text(str(work / 'epoch_1.pth'))
     with pytest.raises(SystemExit) as e:
-        load_tool('train').main([CONFIG, '--work-dir', str(work),
+        engine_train.main([CONFIG, '--work-dir', str(work),
                                  '--resume'])
     # skipped as not intact, with the reason; nothing else to resume from
     assert str(e.value) == (
@@ -153,7 +155,7 @@ def test_det_demo_refuses_evil_weights(evil, tmp_path, capsys):
     cv2.imwrite(image, np.zeros((8, 8, 3), np.uint8))
     config = osp.join(ROOT, 'configs', 'miniworld', 'det_ov.py')
     with pytest.raises(SystemExit):
-        load_tool('det_demo').main([image, config, '--weights', evil,
+        det_demo.main([image, config, '--weights', evil,
                                     '--texts', 'a . b',
                                     '--out', str(tmp_path / 'o.png')])
     assert capsys.readouterr().err.strip().endswith(_refusal(evil))

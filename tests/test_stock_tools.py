@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pomp_mm.core import FrozenCLIP, save_prompt
-from tool_loader import load_tool
+from pomp_mm.engine import test as engine_test
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'pomp', 'pretrain.py')
@@ -38,7 +38,7 @@ def test_stock_mmpretrain_test_loads_a_prompt_file(tmp_path):
     save_prompt(prompt, 0.5 * torch.randn(
         4, 64, generator=torch.Generator().manual_seed(1)))
     options = _options(tmp_path, clip)
-    ours = load_tool('test').main([CONFIG, prompt, '--work-dir',
+    ours = engine_test.main([CONFIG, prompt, '--work-dir',
                                    str(tmp_path / 'w1'), '--cfg-options',
                                    *options])
     tool = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools',

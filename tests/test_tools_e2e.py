@@ -10,14 +10,15 @@ import pytest
 import torch
 
 from pomp_mm.core import load_prompt_ctx
-from tool_loader import load_tool
+from pomp_mm.engine import dump_text_features as dump_cli
+from pomp_mm.engine import test as engine_test
+from pomp_mm.engine import train as engine_train
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'pomp', 'pretrain.py')
 pytestmark = pytest.mark.slow
 
 
-_tool = load_tool
 
 
 def _options(tmp_path, epochs=2):
@@ -66,7 +67,7 @@ def test_train_writes_official_prompt_files(trained):
 
 def test_test_tool_with_prompt_and_full_checkpoint(trained):
     tmp, work = trained
-    test = _tool('test')
+    test = engine_test
     results = []
     for ckpt in ('prompt_latest.pth', 'epoch_2.pth'):
         out = tmp / f'metrics_{ckpt}.json'
@@ -80,7 +81,7 @@ def test_test_tool_with_prompt_and_full_checkpoint(trained):
 
 def test_dump_text_features_reads_trained_prompt(trained):
     tmp, work = trained
-    dump = _tool('dump_text_features')
+    dump = dump_cli
     names = tmp / 'names.txt'
     names.write_text('red circle\nblue star\n')
     out = tmp / 'feats.npy'
@@ -93,7 +94,7 @@ def test_dump_text_features_reads_trained_prompt(trained):
 
 def test_resume_continues_from_checkpoint(trained):
     tmp, work = trained
-    train = _tool('train')
+    train = engine_train
     resumed = tmp / 'resumed'
     train.main([CONFIG, '--work-dir', str(resumed), '--resume',
                 str(work / 'epoch_1.pth'), '--cfg-options', *_options(tmp)])
@@ -103,7 +104,7 @@ def test_resume_continues_from_checkpoint(trained):
 
 
 def test_bad_cli_inputs_one_line(tmp_path, capsys):
-    train = _tool('train')
+    train = engine_train
     with pytest.raises(SystemExit) as e:
         train.main([CONFIG, '--cfg-options', 'model.loss.num_clases_per_step=3'])
     assert "did you mean 'num_classes_per_step'" in str(e.value.code)
@@ -140,6 +141,6 @@ def test_two_process_gloo_train_and_test_match_one_process(trained):
          '--out', str(out2), *opts], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    single = _tool('test').main([CONFIG, str(work / 'prompt_latest.pth'),
+    single = engine_test.main([CONFIG, str(work / 'prompt_latest.pth'),
                                  '--work-dir', str(tmp / 'single'), *opts])
     assert json.loads(out2.read_text()) == pytest.approx(single)

@@ -12,7 +12,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmpretrain.structures import DataSample
-from tool_loader import load_tool
 
 from pomp_mm.cls.zoo import (
     CLIPAdapterClassifier,
@@ -21,6 +20,8 @@ from pomp_mm.cls.zoo import (
 )
 from pomp_mm.core import save_prompt
 from pomp_mm.core.checkpoint import safe_torch_load
+from pomp_mm.engine import test as engine_test
+from pomp_mm.engine import train as engine_train
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NAMES = ['red circle', 'blue square', 'green star', 'black heart']
@@ -370,7 +371,7 @@ def test_config_trains_and_tests(tmp_path, clip_weights, method, extra,
         'model.clip'
     opts = _tiny(clip_weights, prefix) + extra
     work = tmp_path / 'work'
-    load_tool('train').main([config, '--work-dir', str(work),
+    engine_train.main([config, '--work-dir', str(work),
                              '--cfg-options', *opts])
     ckpt = work / checkpoint
     assert ckpt.is_file()
@@ -379,7 +380,7 @@ def test_config_trains_and_tests(tmp_path, clip_weights, method, extra,
     state = safe_torch_load(ckpt)
     assert not any(k.startswith(('clip.', '_clip.', 'backbone.clip.'))
                    for k in state['state_dict']), 'frozen CLIP was saved'
-    test = load_tool('test')
+    test = engine_test
     for subset in ('seen', 'unseen'):
         metrics = test.main([
             config, str(ckpt), '--work-dir', str(tmp_path / 'test'),
@@ -399,7 +400,7 @@ def test_config_trains_and_tests(tmp_path, clip_weights, method, extra,
 def test_zero_shot_configs_test_through_tools(tmp_path, clip_weights):
     prompt = str(tmp_path / 'prompt.pth')
     save_prompt(prompt, torch.randn(4, 32) * 0.02)
-    test = load_tool('test')
+    test = engine_test
     for name, prefix in (('miniworld_b2n.py', 'model.clip'),
                          ('miniworld_b2n_pomp.py',
                           'model.prompt_learner.clip')):

@@ -4,8 +4,9 @@ import os.path as osp
 
 import pytest
 import torch
-from tool_loader import load_tool
 
+from pomp_mm.benchmarks import cls_transfer
+from pomp_mm.benchmarks import zoo as zoo_driver
 from pomp_mm.core import FrozenCLIP, save_prompt
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -42,7 +43,7 @@ def _rows(text, heading):
 
 
 def test_zoo_tables_from_a_results_dict():
-    tables = load_tool('results_table')
+    tables = cls_transfer
     text = tables.zoo_tables(FAKE)
     b2n = _rows(text, '### Base-to-novel')
     # H = 2ab / (a + b), by hand: 2*80*60/140 = 68.57; 2*90*45/135 = 60.0
@@ -64,7 +65,7 @@ def test_zoo_tables_from_a_results_dict():
 
 
 def test_zoo_subcommand_writes_tables_and_shots_plot(tmp_path):
-    tables = load_tool('results_table')
+    tables = cls_transfer
     results = tmp_path / 'results.json'
     results.write_text(json.dumps(FAKE))
     out, plot = tmp_path / 'zoo.md', tmp_path / 'shots.png'
@@ -81,7 +82,7 @@ def test_zoo_subcommand_writes_tables_and_shots_plot(tmp_path):
 
 
 def test_every_method_has_a_config_and_a_kind():
-    zoo = load_tool('zoo')
+    zoo = zoo_driver
     assert {'zeroshot', 'pomp', 'linear_probe', 'coop', 'coop_pomp',
             'cocoop', 'kgcoop', 'maple', 'vp', 'clip_adapter',
             'tip_adapter', 'tip_adapter_f', 'wise_ft'} <= set(zoo.METHODS)
@@ -92,7 +93,7 @@ def test_every_method_has_a_config_and_a_kind():
 
 def test_missing_config_and_prompt_are_one_line_errors(tmp_path,
                                                        monkeypatch):
-    zoo = load_tool('zoo')
+    zoo = zoo_driver
     monkeypatch.setitem(zoo.METHODS, 'vp', zoo.Method(
         'VP', 'configs/zoo/vp/nowhere.py'))
     with pytest.raises(SystemExit) as e:
@@ -120,7 +121,7 @@ def test_quick_run_end_to_end_and_reuse(tmp_path, capsys):
     torch.save(clip.model.state_dict(), weights)
     prompt = str(tmp_path / 'prompt.pth')
     save_prompt(prompt, torch.randn(4, 64) * 0.02)
-    zoo = load_tool('zoo')
+    zoo = zoo_driver
     argv = ['--quick', '--methods', 'zeroshot', 'tip_adapter',
             'linear_probe', 'coop_pomp', '--shots', '1', '8',
             '--clip', weights, '--clip-model', 'pomp-tiny-vit',
@@ -173,7 +174,7 @@ def test_quick_run_end_to_end_and_reuse(tmp_path, capsys):
                                   'param_scheduler.0.T_max=10']),
 ])
 def test_training_options_per_run(method, shots, quick, expected):
-    zoo = load_tool('zoo')
+    zoo = zoo_driver
     args = zoo.parse_args(['--quick'] if quick else [])
     opts = zoo.Zoo(args).train_options(zoo.METHODS[method].config, shots)
     assert opts[0] == f'train_dataloader.dataset.images_per_class={shots}'
@@ -182,7 +183,7 @@ def test_training_options_per_run(method, shots, quick, expected):
 
 
 def test_clip_override_reaches_every_clip_and_linear_head(tmp_path):
-    zoo = load_tool('zoo')
+    zoo = zoo_driver
     weights = tmp_path / 'clip.pt'
     weights.write_bytes(b'x')  # only its existence is checked here
     args = zoo.parse_args(['--clip', str(weights), '--clip-model',

@@ -18,8 +18,9 @@ from mmpretrain.structures import DataSample
 import pomp_mm.cls  # noqa: F401  (registers the zoo)
 from pomp_mm.core import FrozenCLIP
 from pomp_mm.core.checkpoint import save_prompt
-from tool_loader import load_tool
 from pomp_mm.core.checkpoint import safe_torch_load
+from pomp_mm.engine import test as engine_test
+from pomp_mm.engine import train as engine_train
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NAMES = ['red circle', 'blue star', 'green square', 'yellow heart',
@@ -427,7 +428,7 @@ def test_config_trains_and_tests_through_the_tools(config, e2e_files,
     weights, prompt = e2e_files
     cfg = osp.join(ROOT, 'configs', 'zoo', config)
     work = tmp_path / 'work'
-    load_tool('train').main([cfg, '--work-dir', str(work), '--cfg-options',
+    engine_train.main([cfg, '--work-dir', str(work), '--cfg-options',
                              *_options(config, weights, prompt)])
     ckpt = work / 'epoch_1.pth'
     state = safe_torch_load(str(ckpt))['state_dict']
@@ -438,7 +439,7 @@ def test_config_trains_and_tests_through_the_tools(config, e2e_files,
         rows = [json.loads(line) for line in f]
     in_run = [r['accuracy/top1'] for r in rows if 'accuracy/top1' in r]
     assert len(in_run) == 1
-    test = load_tool('test')
+    test = engine_test
     # the saved checkpoint reproduces the in-run (validation) accuracy
     again = test.main([cfg, str(ckpt), '--work-dir', str(tmp_path / 't1'),
                        '--cfg-options',

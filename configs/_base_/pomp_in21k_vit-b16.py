@@ -1,8 +1,9 @@
 # The POMP paper recipe: ImageNet-21K (winter21, MIIL layout), 16 shots per
 # class, CLIP ViT-B/16, K=1000 classes per step, SGD 0.002, cosine, 1 constant
 # warm-up epoch at 1e-5, 32 images x 4 views per GPU (8 GPUs in the paper).
-# The n_ctx / epoch variants inherit this file.
-_base_ = ['./pomp_runtime.py']
+# The n_ctx / epoch variants inherit this file next to the runtime (its keys
+# and ./pomp_runtime.py's are disjoint):
+#   _base_ = ['../_base_/pomp_runtime.py', '../_base_/pomp_in21k_vit-b16.py']
 
 clip_checkpoint = 'checkpoints/ViT-B-16.pt'  # OpenAI weights, local file
 data_root = 'data/imagenet21k_resized'

@@ -1,6 +1,6 @@
 # Open-vocabulary COCO: train on the 48 base classes, test on all 65 and
 # report novel_ap50 (17 novel classes) with mmdet's OVCocoMetric.
-_base_ = './_base_/pomp_faster-rcnn_r50_fpn.py'
+_base_ = './_base_/pomp_faster-rcnn_fpn.py'
 
 data_root = 'data/coco/'
 base_classes = ('person', 'bicycle', 'car', 'motorcycle', 'train', 'truck',

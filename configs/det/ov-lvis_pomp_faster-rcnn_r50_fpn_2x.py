@@ -3,7 +3,7 @@
 # with all 1203 classes; LVISMetric reports lvis/bbox_APr (rare = novel).
 # Needs the `lvis` package (pinned in requirements/lock.txt; pomp_mm.det
 # patches lvis 0.5.3 for numpy 2).
-_base_ = './_base_/pomp_faster-rcnn_r50_fpn.py'
+_base_ = './_base_/pomp_faster-rcnn_fpn.py'
 
 dataset_type = 'LVISV1Dataset'
 data_root = 'data/lvis_v1/'

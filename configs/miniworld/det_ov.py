@@ -2,14 +2,19 @@
 # the Detic-style POMP classifier (PompBBoxHead), trained on the seen (base)
 # classes of a target, tested on all its classes; OVCocoMetric reports
 # novel_ap50 on the unseen ones. Run by tools/miniworld.py; on its own:
-#   python -m pomp_mm.miniworld.export data/miniworld/scenes/mixed200 \
+#   python -m pomp_mm.benchmarks.miniworld.export data/miniworld/scenes/mixed200 \
 #       --split train:600 --split test:300
 #   python tools/train.py configs/miniworld/det_ov.py --cfg-options \
 #       model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner.prompt_checkpoint=PROMPT.pth
 #   (the hand template "a photo of a" when unset)
-# The backbone is a ResNet-18 trained from scratch (this world has no
-# ImageNet), at the scenes' own 128 px.
-_base_ = '../det/_base_/pomp_faster-rcnn_r50_fpn.py'
+# The backbone (mmdet's ResNet in the base) is a narrow ResNet-18 (depth 18,
+# 32 base channels) trained from scratch (this world has no ImageNet), at
+# the scenes' own 128 px.
+_base_ = '../det/_base_/pomp_faster-rcnn_fpn.py'
+
+custom_imports = dict(
+    imports=['pomp_mm.det', 'pomp_mm.benchmarks.miniworld.det'],
+    allow_failed_imports=False)
 
 data_root = 'data/miniworld/scenes/mixed200/'
 clip_checkpoint = 'data/miniworld/tiny_clip.pt'

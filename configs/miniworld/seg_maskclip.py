@@ -2,13 +2,13 @@
 # PompMaskCLIP) with the tiny CLIP. The test set holds the 200 classes of a
 # target (100 seen + 100 unseen, mixed in each scene); HIoUMetric reports
 # mIoU-seen / mIoU-unseen / hIoU. Run by tools/miniworld.py; on its own:
-#   python -m pomp_mm.miniworld.export data/miniworld/scenes/mixed200 \
+#   python -m pomp_mm.benchmarks.miniworld.export data/miniworld/scenes/mixed200 \
 #       --split test:300
 #   python tools/test.py configs/miniworld/seg_maskclip.py [PROMPT.pth]
 # Without a prompt file, ctx is the words "a photo of a": the hand template.
 _base_ = ['../seg/_base_/pomp_seg_runtime.py',
           '../seg/_base_/pomp_maskclip.py']
-custom_imports = dict(imports=['pomp_mm.seg', 'pomp_mm.seg.datasets'],
+custom_imports = dict(imports=['pomp_mm.seg', 'pomp_mm.benchmarks.miniworld.seg'],
                       allow_failed_imports=False)
 
 data_root = 'data/miniworld/scenes/mixed200'

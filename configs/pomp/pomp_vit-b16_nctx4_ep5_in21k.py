@@ -1,6 +1,6 @@
 # Released prompt #1 of the paper: n_ctx=4, 5 epochs (cross-dataset 66.7,
 # cross-domain 60.4 with ViT-B/16). 8 GPUs: bash tools/dist_train.sh THIS 8
-_base_ = ['../_base_/pomp_in21k_vit-b16.py']
+_base_ = ['../_base_/pomp_runtime.py', '../_base_/pomp_in21k_vit-b16.py']
 
 n_ctx = 4
 max_epochs = 5

@@ -6,19 +6,22 @@
   (one template or the 80-template ImageNet ensemble).
 * :class:`CLIPImageBackbone`: the frozen image tower as an mmpretrain
   backbone, for a linear probe (``ImageClassifier`` + ``LinearClsHead``).
-* :class:`CLIPRetriever` + :class:`MiniWorldCaptions`: zero-shot
-  image-text retrieval (mmpretrain's ``RetrievalTestLoop`` and
-  ``RetrievalRecall``).
+* :class:`CLIPRetriever`: zero-shot image-text retrieval (mmpretrain's
+  ``RetrievalTestLoop`` and ``RetrievalRecall``).
+* :mod:`.datasets`: ImageNet-21K, class folders, the transfer datasets,
+  few-shot subsets and the embedded default data.
 """
-import pomp_mm.datasets  # noqa: F401  (registers the datasets)
+from . import datasets  # noqa: F401  (registers the datasets)
 from .linear_probe import CLIPImageBackbone
 from .model import CLIPClassifierBase, PromptCLIPClassifier
 from .zeroshot import TEMPLATE_SETS, TemplateCLIPClassifier, resolve_templates
-from .retrieval import CLIPRetriever, MiniWorldCaptions
+# __getattr__: ``MiniWorldCaptions`` from its old path (moved to the benchmark)
+from .retrieval import CLIPRetriever, __getattr__  # noqa: F401
 from . import zoo  # noqa: F401,E402  (registers the transfer-method zoo)
 
 __all__ = [
     'CLIPClassifierBase', 'PromptCLIPClassifier', 'TemplateCLIPClassifier',
     'CLIPImageBackbone', 'TEMPLATE_SETS', 'resolve_templates',
-    'CLIPRetriever', 'MiniWorldCaptions'
+    'CLIPRetriever'
 ]
+

@@ -10,11 +10,12 @@ One model serves prompt pre-training and zero-shot classification:
   computed once in batches and cached, classify the images with CLIP's
   scaled cosine similarity; mmpretrain's ``Accuracy`` scores the result.
 
-Vocabularies come from the datasets through
-:class:`~pomp_mm.core.VocabularyHook`, or from ``train_vocabulary`` /
-``test_vocabulary`` in the config.
+Vocabularies follow the one precedence rule of
+:mod:`pomp_mm.core.vocabulary`: ``train_vocabulary`` / ``test_vocabulary``
+in the config, else the datasets' classes
+(:class:`~pomp_mm.core.VocabularyHook`), else the other phase's.
 """
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -22,57 +23,50 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from pomp_mm.core import FrozenCLIP, PompPromptLearner
-from pomp_mm.core.classnames import clean_classname, load_classnames
+from pomp_mm.core.clip import CLIP_MEAN, CLIP_STD
+from pomp_mm.core.vocabulary import (  # noqa: F401 (dedup_names' old home)
+    EXPLICIT, PhaseVocabularies, dedup_names, read_vocabulary)
 
 Vocabulary = Optional[Union[str, Sequence[str]]]
 
 
 def read_names(vocabulary: Union[str, Sequence[str]]) -> List[str]:
-    """Class names from a list or a file; names may repeat.
+    """Class names from a list or a file; names may repeat (ImageNet has
+    two ``crane`` classes): :func:`~pomp_mm.core.vocabulary.read_vocabulary`
+    with ``allow_duplicates=True``."""
+    return read_vocabulary(vocabulary, allow_duplicates=True)
+
+
+def train_targets(data_samples: List[DataSample], num_images: int,
+                  class_map: Optional[torch.Tensor],
+                  num_classes: int, device: torch.device) -> torch.Tensor:
+    """Labels of a (multi-view) batch in the learner's distinct classes.
+
+    The one "labels -> class map -> repeat per view" of the classifiers.
 
     Args:
-        vocabulary (str | Sequence[str]): Names, or a file with one name
-            per line (see :func:`~pomp_mm.core.classnames.load_classnames`).
+        data_samples (list[DataSample]): The batch's samples (``gt_label``).
+        num_images (int): Images in the batch; a multiple of the samples
+            when views are stacked view-major.
+        class_map (Tensor, optional): Index of each class into the distinct
+            names (see :func:`~pomp_mm.core.vocabulary.dedup_names`), or
+            None.
+        num_classes (int): Size of the (distinct) training vocabulary.
+        device (torch.device): Where the labels go.
 
     Returns:
-        list[str]: The names in label order.
+        Tensor: (num_images,) long labels.
     """
-    if isinstance(vocabulary, str):
-        return load_classnames(vocabulary, allow_duplicates=True)
-    names = [str(n) for n in vocabulary]
-    if not names:
-        raise ValueError('vocabulary is empty; expected at least one class '
-                         'name')
-    for i, name in enumerate(names):
-        if not clean_classname(name):
-            raise ValueError(f'vocabulary: entry {i} ({name!r}) is empty')
-    return names
-
-
-def dedup_names(
-        names: Sequence[str]) -> Tuple[List[str], Optional[torch.Tensor]]:
-    """Distinct names (by prompt text) and each class's index into them.
-
-    Args:
-        names (Sequence[str]): Class names in label order.
-
-    Returns:
-        tuple[list[str], Tensor | None]: The first occurrence of each
-        distinct name, and a (C,) index tensor, or None when no name
-        repeats.
-    """
-    first: Dict[str, int] = {}
-    distinct: List[str] = []
-    index = []
-    for name in names:
-        key = clean_classname(name)
-        if key not in first:
-            first[key] = len(distinct)
-            distinct.append(name)
-        index.append(first[key])
-    if len(distinct) == len(names):
-        return list(names), None
-    return distinct, torch.tensor(index, dtype=torch.long)
+    labels = torch.cat([s.gt_label for s in data_samples]).to(device)
+    vocab_size = num_classes if class_map is None else len(class_map)
+    bad = labels[(labels < 0) | (labels >= vocab_size)]
+    if len(bad):
+        raise ValueError(
+            f'label {int(bad[0])} is out of range for the training '
+            f'vocabulary of {vocab_size} classes')
+    if class_map is not None:  # classes sharing a name share a prompt
+        labels = class_map.to(device)[labels]
+    return labels.repeat(num_images // len(labels))
 
 
 class CLIPClassifierBase(BaseModel):
@@ -91,8 +85,8 @@ class CLIPClassifierBase(BaseModel):
             at construction. Defaults to None.
     """
 
-    CLIP_MEAN = [122.770938, 116.7460125, 104.09373615]
-    CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
+    CLIP_MEAN = list(CLIP_MEAN)
+    CLIP_STD = list(CLIP_STD)
 
     def __init__(self,
                  data_preprocessor: Optional[dict] = None,
@@ -220,11 +214,10 @@ class PromptCLIPClassifier(CLIPClassifierBase):
         self.loss_module = MODELS.build(loss)
         self.text_batch_size = text_batch_size
         self.merge_repeated_names = bool(merge_repeated_names)
-        self._vocab: Dict[str, Optional[List[str]]] = {
-            'train': None,
-            'test': None
-        }
+        self.vocabularies = PhaseVocabularies(type(self).__name__,
+                                              reader=read_names)
         self._distinct: Dict[str, tuple] = {}  # mode -> dedup_names(...)
+        self._active = None  # (choice key, learner version) in the learner
         for mode, vocab in (('train', train_vocabulary), ('test',
                                                           test_vocabulary)):
             if vocab is not None:
@@ -237,7 +230,8 @@ class PromptCLIPClassifier(CLIPClassifierBase):
     # -- vocabularies -----------------------------------------------------------
     def set_vocabulary(self,
                        vocabulary: Union[str, Sequence[str]],
-                       mode: str = 'test') -> None:
+                       mode: str = 'test',
+                       source: str = EXPLICIT) -> None:
         """Set the ``'train'`` or ``'test'`` vocabulary.
 
         Args:
@@ -246,16 +240,19 @@ class PromptCLIPClassifier(CLIPClassifierBase):
                 two ``missile`` and two ``sunglasses`` classes): each
                 distinct name is encoded once and shared by its classes.
             mode (str): ``'train'`` or ``'test'``. Defaults to ``'test'``.
+            source (str): ``'explicit'`` (config, user) or ``'dataset'``
+                (``VocabularyHook``, which never replaces an explicit one).
+                Defaults to ``'explicit'``.
         """
-        if mode not in self._vocab:
-            raise ValueError(f"mode={mode!r}: expected 'train' or 'test'")
+        if not self.vocabularies.accepts(mode, source):
+            return
         names = read_names(vocabulary)
         distinct = dedup_names(names)
         check = getattr(self.loss_module, 'check_num_classes', None)
         if mode == 'train' and check is not None:  # before any step
             check(len(distinct[0]) if self.merge_repeated_names else
                   len(names))
-        self._vocab[mode] = names
+        self.vocabularies.store(names, mode, source)
         self._distinct[mode] = distinct
 
     def _use_vocabulary(self, mode: str) -> Optional[torch.Tensor]:
@@ -265,16 +262,13 @@ class PromptCLIPClassifier(CLIPClassifierBase):
             Tensor | None: For a vocabulary with repeated names, the index
             of each class into the learner's distinct names; else None.
         """
-        use = mode if self._vocab[mode] is not None else (
-            'train' if mode == 'test' else 'test')
-        if self._vocab[use] is None:
-            raise RuntimeError(
-                f'{type(self).__name__} has no {mode} vocabulary: add '
-                "custom_hooks=[dict(type='VocabularyHook')] or set "
-                f'{mode}_vocabulary in the model config')
-        distinct, class_map = self._distinct[use]
-        if self.prompt_learner.class_names != distinct:
-            self.prompt_learner.set_vocabulary(distinct)
+        _, key = self.vocabularies.resolve(mode)
+        distinct, class_map = self._distinct[key[0]]
+        learner = self.prompt_learner
+        # one tuple compare per step, not the (up to 21K) names
+        if self._active != (key, learner.vocabulary_version):
+            learner.set_vocabulary(distinct)
+            self._active = (key, learner.vocabulary_version)
         if class_map is None:
             return None
         return class_map.to(self.prompt_learner.token_ids.device)
@@ -284,23 +278,17 @@ class PromptCLIPClassifier(CLIPClassifierBase):
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """The POMP loss of a batch (views stacked view-major)."""
         class_map = self._use_vocabulary('train')
-        labels = torch.cat([s.gt_label
-                            for s in data_samples]).to(images.device)
         # merged: classes sharing a name become one class; else (official)
         # all N stay, and each is encoded through its name's prompt
-        to_prompt = None
-        if class_map is not None and self.merge_repeated_names:
-            labels = class_map.to(images.device)[labels]
-        elif class_map is not None:
-            to_prompt = class_map.to(images.device)
-        labels = labels.repeat(len(images) // len(labels))  # views
-        feats = self.extract_feat(images)
+        merge = class_map is not None and self.merge_repeated_names
+        to_prompt = None if class_map is None or merge else \
+            class_map.to(images.device)
         num_classes = self.prompt_learner.num_classes if to_prompt is None \
             else len(to_prompt)
-        if int(labels.max()) >= num_classes:
-            raise ValueError(
-                f'label {int(labels.max())} is out of range for the training'
-                f' vocabulary of {num_classes} classes')
+        labels = train_targets(data_samples, len(images),
+                               class_map if merge else None, num_classes,
+                               images.device)
+        feats = self.extract_feat(images)
         negatives = self.loss_module.sample(num_classes, images.device)
         # each distinct class is encoded once, however many views use it
         classes, inverse = torch.unique(torch.cat([labels, negatives]),

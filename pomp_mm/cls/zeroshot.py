@@ -18,7 +18,8 @@ from open_clip import build_zero_shot_classifier
 from open_clip import zero_shot_metadata as zsm
 
 from pomp_mm.core import FrozenCLIP
-from pomp_mm.core.classnames import clean_classname
+from pomp_mm.core.vocabulary import (EXPLICIT, PhaseVocabularies,
+                                     clean_classname)
 from .model import CLIPClassifierBase, read_names
 
 
@@ -100,6 +101,9 @@ class TemplateCLIPClassifier(CLIPClassifierBase):
                              '>= 1')
         self.text_batch_size = text_batch_size
         self.class_names: Optional[List[str]] = None
+        self.vocabularies = PhaseVocabularies(
+            type(self).__name__, reader=read_names,
+            config_keys=dict(test='vocabulary'))
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
 
@@ -109,17 +113,20 @@ class TemplateCLIPClassifier(CLIPClassifierBase):
 
     def set_vocabulary(self,
                        vocabulary: Union[str, Sequence[str]],
-                       mode: str = 'test') -> None:
+                       mode: str = 'test',
+                       source: str = EXPLICIT) -> None:
         """Set the class names (``mode='train'`` is accepted and ignored).
 
         Args:
             vocabulary (str | Sequence[str]): Names or a class-name file.
             mode (str): ``'test'`` or ``'train'``. Defaults to ``'test'``.
+            source (str): ``'explicit'`` or ``'dataset'`` (see
+                :mod:`pomp_mm.core.vocabulary`). Defaults to ``'explicit'``.
         """
-        if mode not in ('train', 'test'):
-            raise ValueError(f"mode={mode!r}: expected 'train' or 'test'")
-        if mode == 'test':
+        self.vocabularies.check_mode(mode)
+        if mode == 'test' and self.vocabularies.accepts(mode, source):
             self.class_names = read_names(vocabulary)
+            self.vocabularies.store(self.class_names, mode, source)
 
     def class_embeddings(self) -> torch.Tensor:
         """(C, D) template-ensembled, normalised class features, cached.

@@ -412,6 +412,53 @@ def check_weights_only(path: str, trainer_objects: bool = False) -> None:
         raise UnsafeCheckpointError(_refusal(path, bad))
 
 
+def checkpoint_file_problem(path: str) -> Optional[str]:
+    """What is wrong with ``path`` as a torch file, in one line, or None.
+
+    The one early check of a checkpoint file (``--resume``, ``load_from``,
+    ``tools/test.py``, the resume hook). Cheap, and nothing is unpickled:
+
+    * the file exists;
+    * it is a zip file (``torch.save`` since torch 1.6) whose directory -
+      written last, so a file cut short by a kill or a partial copy lacks
+      it - lists a ``*/data.pkl``, or a legacy (pre-zip) torch pickle
+      (first byte ``0x80``);
+    * a static scan of its pickles finds no global that weights-only
+      loading refuses (:func:`check_weights_only`; the trainer objects of
+      official POMP files pass, :func:`read_prompt_file` reads them inert).
+
+    Args:
+        path (str): A checkpoint or prompt file.
+
+    Returns:
+        str or None: The problem, naming the file and what was expected
+        (``<problem>; expected ...``), or None for a sound file.
+    """
+    if not osp.isfile(path):
+        return (f'checkpoint {path!r} does not exist; expected a file such '
+                'as work_dirs/x/epoch_3.pth or a prompt file')
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError) as e:
+            return (f'checkpoint {path!r} is corrupt ({e}); expected a file '
+                    'written by torch.save')
+        has_data = any(n.endswith('/data.pkl') for n in names)
+    else:
+        with open(path, 'rb') as f:
+            has_data = f.read(1) == b'\x80'  # a legacy (pre-zip) pickle
+    if not has_data:
+        return (f'checkpoint {path!r} is corrupt or truncated (no PyTorch '
+                'data inside); expected a file written by torch.save, e.g. '
+                'the previous epoch_N.pth')
+    try:
+        check_weights_only(path, trainer_objects=True)
+    except UnsafeCheckpointError as e:
+        return str(e)
+    return None
+
+
 def read_prompt_file(path: str) -> Any:
     """Read a prompt file weights-only (:func:`safe_torch_load`). An
     official POMP trainer file (Dassl ``model.pth.tar-N``), which pickles a
@@ -507,12 +554,8 @@ def load_prompt_file(path: str,
         raise ValueError(f'prompt file {path!r}: ctx is empty (shape '
                          f'{tuple(ctx.shape)}); expected n_ctx >= 1 '
                          'context vectors')
-    if not torch.isfinite(ctx).all():
-        bad = int((~torch.isfinite(ctx)).sum())
-        raise ValueError(
-            f'prompt file {path!r}: ctx has {bad} non-finite values (NaN/'
-            f'Inf) of {ctx.numel()}; expected finite numbers (the training '
-            'that wrote it diverged)')
+    from .utils import check_finite_ctx
+    check_finite_ctx(ctx, f'prompt file {path!r}')
     if width is not None and ctx.shape[-1] != width:
         raise ValueError(
             f'prompt file {path!r}: ctx width {ctx.shape[-1]} (shape '

@@ -38,12 +38,13 @@ from mmengine.dist import broadcast_object_list, get_rank, get_world_size
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import BaseLoop
 
 from .checkpoint import (UnsafeCheckpointError, atomic_write,
-                         atomic_write_text, safe_torch_load)
+                         atomic_write_text, checkpoint_file_problem,
+                         safe_torch_load)
+from .utils import unwrap_model
 
 try:  # POSIX; elsewhere the work dir is not locked (with a warning)
     import fcntl
@@ -139,18 +140,6 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _zip_problem(path: str) -> Optional[str]:
-    """The cheap check: is ``path`` a complete torch file (its zip
-    directory, written last, is there)? The problem in one clause, or
-    None."""
-    from pomp_mm.utils.cli import CliError, check_checkpoint_file
-    try:
-        check_checkpoint_file(path)
-    except CliError as e:
-        return str(e).split(';')[0]
-    return None
-
-
 def read_checkpoint(path: str) -> Tuple[Any, Optional[str]]:
     """Read a checkpoint's structure weights-only, without its tensor data.
 
@@ -166,9 +155,15 @@ def read_checkpoint(path: str) -> Tuple[Any, Optional[str]]:
         tuple: ``(object, None)``, or ``(None, problem)`` with the problem
         in one clause naming the file.
     """
-    problem = _zip_problem(path)
-    if problem:
-        return None, problem
+    problem = checkpoint_file_problem(path)
+    if problem:  # the clause before "; expected ..."
+        return None, problem.split(';')[0]
+    return _read_structure(path)
+
+
+def _read_structure(path: str) -> Tuple[Any, Optional[str]]:
+    """:func:`read_checkpoint` of a file that passed
+    :func:`checkpoint_file_problem`."""
     try:
         return safe_torch_load(path, mmap=True), None
     except UnsafeCheckpointError as e:
@@ -236,16 +231,14 @@ def check_resume_file(path: str, model_cfg: Any = None) -> Dict[str, Any]:
         ResumeError: The file is missing, truncated, unsafe, a prompt file
             or no MMEngine training checkpoint.
     """
-    from pomp_mm.utils.cli import CliError, check_checkpoint_file
     if not osp.isfile(path):
         raise ResumeError(f'checkpoint {path!r} does not exist; expected a '
                           'training checkpoint such as '
                           'work_dirs/x/epoch_3.pth')
-    try:
-        check_checkpoint_file(path)  # truncated: the tools' usual line
-    except CliError as e:
-        raise ResumeError(str(e)) from None
-    obj, problem = read_checkpoint(path)
+    problem = checkpoint_file_problem(path)
+    if problem:  # truncated, unsafe: the tools' usual line
+        raise ResumeError(problem)
+    obj, problem = _read_structure(path)
     if problem:
         raise ResumeError(f'{problem}; expected a file written by '
                           "MMEngine's CheckpointHook, e.g. the previous "
@@ -286,8 +279,7 @@ def check_fits_model(path: str, model: Any) -> None:
         ResumeError: Names the first differing key and both shapes, or the
             first learned parameter the checkpoint lacks, and the file.
     """
-    if is_model_wrapper(model):
-        model = model.module
+    model = unwrap_model(model)
     if not isinstance(model, torch.nn.Module) or not osp.isfile(path):
         return
     checkpoint = check_resume_file(path)

@@ -44,7 +44,31 @@ RANDOM_CLIP_ENV = 'POMP_MM_ALLOW_RANDOM_CLIP'
 _PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16,
                'bf16': torch.bfloat16}
 
+#: CLIP's pixel mean / std on the 0-255 scale (RGB): 255 times open_clip's
+#: ``OPENAI_DATASET_MEAN`` / ``OPENAI_DATASET_STD``, the one definition of
+#: every task's default data preprocessor.
+CLIP_MEAN = (122.7709383, 116.7460125, 104.09373615)
+CLIP_STD = (68.5005327, 66.6321579, 70.32316305)
+
 open_clip.add_model_config(MODEL_CONFIG_DIR)  # tiny configs for tests/demos
+
+
+def project_text(text_model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` (..., width) through CLIP's text projection (an ``nn.Linear``
+    in some open_clip models, a (width, embed_dim) matrix in others)."""
+    proj = text_model.text_projection
+    return proj(x) if isinstance(proj, nn.Linear) else x @ proj
+
+
+def text_tail(text_model: nn.Module, x: torch.Tensor,
+              eot_idx: torch.Tensor) -> torch.Tensor:
+    """The end of CLIP's text tower: each sequence's EOT token of the
+    transformer output ``x`` (B, L, width), ``ln_final``, projection.
+
+    ``ln_final`` is per token, so pooling first is exact.
+    """
+    x = x[torch.arange(x.shape[0], device=x.device), eot_idx]
+    return project_text(text_model, text_model.ln_final(x))
 
 
 @contextlib.contextmanager
@@ -378,10 +402,7 @@ class FrozenCLIP(nn.Module):
         dtype = self.text_dtype
         x = embeddings.to(dtype) + text.positional_embedding[:length].to(dtype)
         x = text.transformer(x, attn_mask=text.attn_mask[:length, :length])
-        x = x[torch.arange(x.shape[0], device=x.device), eot_idx]
-        x = text.ln_final(x)  # per-token, so pooling first is exact
-        proj = text.text_projection
-        x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
+        x = text_tail(text, x, eot_idx)
         return F.normalize(x, dim=-1) if normalize else x
 
     def extra_repr(self) -> str:

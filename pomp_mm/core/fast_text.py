@@ -33,6 +33,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .clip import project_text
+
 
 def supports_shared_prefix(clip: nn.Module) -> Tuple[bool, str]:
     """Whether a FrozenCLIP's text tower can take the shared-prefix path.
@@ -232,7 +234,6 @@ def encode_shared_prefix(clip: nn.Module,
         x = x + blk.ls_2(blk.mlp(_layer_norm(blk.ln_2, x).to(cdt))).to(acc)
 
     x = _layer_norm(text.ln_final, x).to(cdt)
-    proj = text.text_projection
-    x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
+    x = project_text(text, x)
     x = x[torch.argsort(order).to(device)]  # back to the input order
     return F.normalize(x, dim=-1) if normalize else x

@@ -19,11 +19,12 @@ from mmengine.dist import (
 )
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 
 from .checkpoint import save_prompt
+from .utils import unwrap_model
+from .vocabulary import offer_dataset_vocabulary
 
 
 class NonFiniteError(RuntimeError):
@@ -126,8 +127,7 @@ class NonFiniteCheckHook(Hook):
 
     @staticmethod
     def _model(runner) -> torch.nn.Module:
-        return runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
+        return unwrap_model(runner.model)
 
     @staticmethod
     def _where(runner) -> str:
@@ -260,8 +260,7 @@ class PromptCheckpointHook(Hook):
         ctx = state[keys[0]]
         info = {'iter': it, 'key': keys[0],
                 'n_ctx': int(ctx.shape[-2]), 'width': int(ctx.shape[-1])}
-        model = runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
+        model = unwrap_model(runner.model)
         clip = getattr(getattr(model, 'prompt_learner', None), 'clip', None)
         if clip is not None:
             info['clip_model'] = clip.model_name
@@ -282,18 +281,20 @@ class PromptCheckpointHook(Hook):
 class VocabularyHook(Hook):
     """Give the model the class names of the dataset it runs on.
 
-    Before training it calls ``model.set_vocabulary(classes, 'train')`` with
-    the training set's ``metainfo['classes']``; before validation and test,
-    ``model.set_vocabulary(classes, 'test')`` with that set's. A model with a
-    vocabulary fixed in its config can skip this hook.
+    Before training it offers the model the training set's
+    ``metainfo['classes']`` for the ``'train'`` phase; before validation and
+    test, that set's for ``'test'``
+    (:func:`~pomp_mm.core.vocabulary.offer_dataset_vocabulary`). The
+    model's explicit vocabulary (config ``train_vocabulary`` /
+    ``test_vocabulary``) wins over the dataset's: see the precedence rule
+    of :mod:`pomp_mm.core.vocabulary`.
     """
 
     priority = 'HIGH'
 
     @staticmethod
     def _set(runner, loader, mode: str) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
+        model = unwrap_model(runner.model)
         dataset = getattr(loader, 'dataset', None)
         classes = getattr(dataset, 'metainfo', {}).get('classes')
         if not classes:
@@ -302,7 +303,7 @@ class VocabularyHook(Hook):
                 f'{type(dataset).__name__} has no metainfo["classes"]; set '
                 'the class names in the dataset config (e.g. '
                 'classnames_file=...) or the vocabulary in the model config')
-        model.set_vocabulary(list(classes), mode)
+        offer_dataset_vocabulary(model, classes, mode)
 
     def before_train(self, runner) -> None:
         self._set(runner, runner.train_dataloader, 'train')
@@ -487,8 +488,7 @@ class RandomStateHook(Hook):
 
     @staticmethod
     def _model(runner) -> torch.nn.Module:
-        return runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
+        return unwrap_model(runner.model)
 
     def _resuming(self, runner) -> bool:
         """A checkpoint was loaded by ``--resume`` (not ``load_from``) and

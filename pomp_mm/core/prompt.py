@@ -21,43 +21,12 @@ from mmengine.registry import MODELS
 from mmengine.utils import ProgressBar
 
 from .checkpoint import CheckpointMismatchError, load_prompt_file
-from .classnames import clean_classname, find_name_problem, load_classnames
 from .clip import FrozenCLIP
 from .fast_text import encode_shared_prefix, supports_shared_prefix
+from .utils import check_finite_ctx, unwrap_model
+from .vocabulary import clean_classname, read_vocabulary  # noqa: F401
 
 POSITIONS = ('end', 'middle', 'front')
-
-
-def read_vocabulary(vocabulary: Union[str, Sequence[str]]) -> List[str]:
-    """A vocabulary from a list of names or a class-name file.
-
-    A list and a file get the same checks
-    (:func:`~pomp_mm.core.classnames.find_name_problem`): no name may be
-    empty once cleaned, no two names may have the same prompt text.
-
-    Args:
-        vocabulary (str | Sequence[str]): Class names, or the path of a text
-            file holding one class name per line (see
-            :func:`~pomp_mm.core.classnames.load_classnames`).
-
-    Returns:
-        list[str]: The class names, in order.
-    """
-    if isinstance(vocabulary, str):
-        return load_classnames(vocabulary)
-    names = [str(n) for n in vocabulary]
-    if not names:
-        raise ValueError('vocabulary is empty; expected at least one class '
-                         'name')
-    problem = find_name_problem(names)
-    if problem is not None:
-        i, j = problem
-        if j is None:
-            raise ValueError(f'vocabulary: entry {i} ({names[i]!r}) is empty')
-        raise ValueError(f'vocabulary: class name {names[i]!r} appears twice '
-                         f'(entries {j} and {i}); class names must be '
-                         'unique')
-    return names
 
 
 @MODELS.register_module()
@@ -233,11 +202,8 @@ class PompPromptLearner(nn.Module):
                     'config the checkpoint was trained with (e.g. '
                     f'--cfg-options model.prompt_learner.n_ctx='
                     f'{value.shape[-2] if value.dim() >= 2 else "?"})')
-            if not torch.isfinite(value).all():
-                raise CheckpointMismatchError(
-                    f'checkpoint key {key!r} has non-finite values (NaN/'
-                    'Inf); expected finite numbers (the training that wrote '
-                    'it diverged)')
+            check_finite_ctx(value, f'checkpoint key {key!r}',
+                             CheckpointMismatchError)
         elif not self.ctx.requires_grad and self.ctx_source == 'random':
             raise CheckpointMismatchError(
                 f'checkpoint has no {key!r}, and this frozen prompt was '
@@ -247,15 +213,17 @@ class PompPromptLearner(nn.Module):
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
 
-    def load_prompt(self, path: str) -> None:
+    def load_prompt(self, path: str, loaded: Optional[tuple] = None) -> None:
         """Replace ``ctx`` by the one in a prompt file, adopting its n_ctx.
 
         The file may come from any task or from the official release (see
         :func:`load_prompt_ctx`); a different ``n_ctx`` re-tokenizes the
-        vocabulary with the new number of placeholders.
+        vocabulary with the new number of placeholders. ``loaded`` is the
+        file's ``(ctx, meta)`` when the caller has read it already
+        (:func:`load_prompt` reads a file once for all learners).
         """
-        ctx, meta = load_prompt_file(path, width=self.clip.text_width,
-                                     dtype=self.ctx.dtype)
+        ctx, meta = loaded if loaded is not None else load_prompt_file(
+            path, width=self.clip.text_width, dtype=self.ctx.dtype)
         self._check_meta(path, meta)
         self.adopt_ctx(ctx, path)
         print_log(f'PompPromptLearner: prompt ctx {tuple(ctx.shape)} loaded '
@@ -270,11 +238,7 @@ class PompPromptLearner(nn.Module):
         into the existing parameter, so an optimizer built before keeps
         training it.
         """
-        if not torch.isfinite(ctx).all():
-            raise CheckpointMismatchError(
-                f'prompt {source!r}: ctx has non-finite values (NaN/Inf); '
-                'expected finite numbers (the training that wrote it '
-                'diverged)')
+        check_finite_ctx(ctx, f'prompt {source!r}', CheckpointMismatchError)
         if (ctx.dim() == 3) != self.class_specific or (
                 self.class_specific and ctx.shape[0] != self.num_classes):
             raise ValueError(
@@ -573,32 +537,84 @@ def is_prompt_state(state_dict: dict) -> bool:
         set(state_dict) <= PROMPT_FILE_KEYS
 
 
+def _learner_names(model: nn.Module) -> List[str]:
+    """Module names of the prompt learners of an (unwrapped) model."""
+    return [n for n, m in model.named_modules()
+            if isinstance(m, PompPromptLearner)]
+
+
+def load_prompt(model: nn.Module,
+                prompt: Union[str, dict],
+                source: Optional[str] = None,
+                required: bool = True,
+                log: bool = True) -> List[str]:
+    """Put a prompt into every :class:`PompPromptLearner` of ``model``.
+
+    The one prompt route of pomp_mm (tools, inference APIs, MMEngine's
+    ``load_checkpoint`` of a prompt file). A ``ctx`` of the learner's
+    shape is copied *into* the existing parameter, so an optimizer built
+    before keeps training the model's ``ctx`` (see
+    :meth:`PompPromptLearner.adopt_ctx`).
+
+    Args:
+        model (nn.Module): The model, possibly wrapped (DDP, ...).
+        prompt (str | dict): A prompt file (any format of
+            :func:`~pomp_mm.core.checkpoint.load_prompt_file`; its
+            ``meta.clip_model`` is checked) or a loaded prompt state dict
+            with a root ``ctx``.
+        source (str, optional): How the prompt is named in messages.
+            Defaults to the path, or ``'the prompt state'``.
+        required (bool): Raise when the model has no learner; False
+            returns ``[]``. Defaults to True.
+        log (bool): Log ``prompt SOURCE -> learner names``. Defaults to
+            True.
+
+    Returns:
+        list[str]: The learners' module names (``''`` for the model
+        itself), in module order.
+    """
+    model = unwrap_model(model)
+    names = _learner_names(model)
+    if source is None:
+        source = prompt if isinstance(prompt, str) else 'the prompt state'
+    if not names:
+        if required:
+            raise ValueError(f'{type(model).__name__} has no '
+                             f'PompPromptLearner to load the prompt '
+                             f'{source!r} into')
+        return []
+    files = {}  # (width, dtype) -> (ctx, meta): each file is read once
+    for name in names:
+        learner = model.get_submodule(name)
+        if isinstance(prompt, str):
+            key = (learner.clip.text_width, learner.ctx.dtype)
+            if key not in files:
+                files[key] = load_prompt_file(prompt, width=key[0],
+                                              dtype=key[1])
+            learner.load_prompt(prompt, files[key])
+        else:
+            learner.adopt_ctx(prompt['ctx'], source)
+    if log:
+        print_log(f'prompt {source} -> '
+                  f'{", ".join(n or type(model).__name__ for n in names)}',
+                  logger='current')
+    return names
+
+
 def load_prompt_state_into(model: nn.Module, state_dict: dict,
                            source: str) -> List[str]:
-    """Put a prompt file's ``ctx`` into every learner of ``model``.
+    """:func:`load_prompt` of a loaded prompt state (kept for this release).
 
     Returns:
         list[str]: The learners' module names (empty if there are none).
     """
-    from mmengine.model import is_model_wrapper
-    model = model.module if is_model_wrapper(model) else model
-    names = [n for n, m in model.named_modules()
-             if isinstance(m, PompPromptLearner)]
-    for name in names:
-        model.get_submodule(name).adopt_ctx(state_dict['ctx'], source)
-    return names
+    return load_prompt(model, state_dict, source, required=False, log=False)
 
 
 def load_prompt_into(model: nn.Module, path: str) -> int:
-    """Load a prompt file into every :class:`PompPromptLearner` of a model.
+    """:func:`load_prompt` of a file (kept for this release).
 
     Returns:
         int: How many learners were loaded (an error if none).
     """
-    learners = [m for m in model.modules() if isinstance(m, PompPromptLearner)]
-    if not learners:
-        raise ValueError(f'{type(model).__name__} has no PompPromptLearner '
-                         f'to load the prompt {path!r} into')
-    for learner in learners:
-        learner.load_prompt(path)
-    return len(learners)
+    return len(load_prompt(model, path))

@@ -1,26 +1,5 @@
-# Copyright (c) pomp_mm contributors. All rights reserved.
-"""Datasets of pomp_mm; importing this package registers them in
-``mmpretrain.registry.DATASETS``: ``ImageNet21K``, ``ClassFolderDataset`` and
-``EmbeddedDataset``."""
-from pomp_mm.core.classnames import (clean_classname, is_wnid_names_file, load_classnames,
-                         load_wnid_names, names_for_keys, resolve_path)
-from .embedded import (EmbeddedDataset, ensure_embedded_dataset,
-                       generate_embedded_dataset)
-from .fewshot import cached_fewshot_subset, fewshot_cache_name, fewshot_subset
-from .folder import (IMG_EXTENSIONS, ClassFolderDataset, list_class_folders,
-                     scan_class_folders)
-from .imagenet21k import ImageNet21K, load_tree_descriptions
-
-__all__ = [
-    'ImageNet21K', 'ClassFolderDataset', 'EmbeddedDataset',
-    'generate_embedded_dataset', 'ensure_embedded_dataset', 'fewshot_subset',
-    'cached_fewshot_subset', 'fewshot_cache_name', 'load_classnames',
-    'load_wnid_names', 'is_wnid_names_file', 'names_for_keys',
-    'clean_classname', 'resolve_path', 'IMG_EXTENSIONS', 'list_class_folders',
-    'scan_class_folders', 'load_tree_descriptions'
-]
-from .transfer import (CoOpSplitDataset, FGVCAircraftDataset,  # noqa: E402
-                       ImageNetFolderDataset, builtin_classnames)
-
-__all__ += ['CoOpSplitDataset', 'FGVCAircraftDataset',
-            'ImageNetFolderDataset', 'builtin_classnames']
+"""Moved to pomp_mm.cls.datasets; kept for this release."""
+from pomp_mm.cls.datasets import *  # noqa: F401,F403
+from pomp_mm.cls.datasets import __all__  # noqa: F401
+from pomp_mm.cls.datasets import (embedded, fewshot, folder,  # noqa: F401
+                                  imagenet21k, transfer)

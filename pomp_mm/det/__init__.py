@@ -5,13 +5,16 @@ Importing this package registers, in mmdet's registries:
 ``PompZeroShotClassifier``, ``PompBBoxHead``, ``PompSigmoidCELoss``,
 ``PompTwoStageDetector`` (MODELS) and ``ImageLabelDataset`` (DATASETS).
 It also lets mmdet's ``LVISMetric`` run with lvis 0.5.3 on numpy 2
-(:mod:`.lvis_compat`).
+(:mod:`pomp_mm.compat.lvis`).
 """
 import pomp_mm.core  # noqa: F401  (root registrations, loader fix)
+from pomp_mm.compat.lvis import patch_lvis_eval
+
 from .bbox_head import PompBBoxHead
-from .datasets import ImageLabelDataset, MiniWorldCocoDataset, remove_rare
+# __getattr__: ``MiniWorldCocoDataset`` from its old path (moved to the
+# benchmark)
+from .datasets import ImageLabelDataset, __getattr__, remove_rare  # noqa: F401
 from .detector import PompTwoStageDetector
-from .lvis_compat import patch_lvis_eval
 from .losses import PompSigmoidCELoss, get_fed_loss_inds, load_class_frequency
 from .zero_shot_classifier import (BUILTIN_VOCABULARIES,
                                    PompZeroShotClassifier, resolve_vocabulary)
@@ -20,8 +23,7 @@ patch_lvis_eval()  # lvis 0.5.3 (LVISMetric) on numpy 2
 
 __all__ = [
     'PompZeroShotClassifier', 'PompBBoxHead', 'PompSigmoidCELoss',
-    'PompTwoStageDetector', 'ImageLabelDataset', 'MiniWorldCocoDataset',
-    'remove_rare',
+    'PompTwoStageDetector', 'ImageLabelDataset', 'remove_rare',
     'get_fed_loss_inds', 'load_class_frequency', 'resolve_vocabulary',
     'BUILTIN_VOCABULARIES'
 ]

@@ -1,16 +1,28 @@
 # Copyright (c) pomp_mm contributors. All rights reserved.
-"""Image-labelled detection data (Detic's ImageNet-LVIS), LVIS helpers and
-the mini-world's detection scenes."""
+"""Image-labelled detection data (Detic's ImageNet-LVIS) and LVIS helpers.
+
+The mini-world's detection scenes (``MiniWorldCocoDataset``) are a benchmark
+dataset: :mod:`pomp_mm.benchmarks.miniworld.det`.
+"""
 import argparse
 import json
-import os.path as osp
 from typing import List, Optional, Sequence
 
 from mmdet.datasets import CocoDataset, LVISV1Dataset
 from mmdet.registry import DATASETS
 
 from pomp_mm.core.checkpoint import atomic_write_text
-from pomp_mm.miniworld.export import read_vocabulary_file
+
+
+def __getattr__(name: str):
+    """``MiniWorldCocoDataset`` moved to
+    :mod:`pomp_mm.benchmarks.miniworld.det`; kept for this release
+    (imported only when asked for, so importing the task does not import
+    the benchmark)."""
+    if name == 'MiniWorldCocoDataset':
+        from pomp_mm.benchmarks.miniworld.det import MiniWorldCocoDataset
+        return MiniWorldCocoDataset
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 @DATASETS.register_module()
@@ -55,44 +67,6 @@ class ImageLabelDataset(CocoDataset):
         min_size = (self.filter_cfg or {}).get('min_size', 0)
         return [d for d in self.data_list if d['image_labels']
                 and min(d['width'], d['height']) >= min_size]
-
-
-@DATASETS.register_module()
-class MiniWorldCocoDataset(CocoDataset):
-    """Mini-world scenes written by :func:`pomp_mm.miniworld.export_scenes`.
-
-    mmdet's ``CocoDataset`` on the export's ``instances_SPLIT.json``, with the
-    classes from its ``classes.json``: ``subset='seen'`` keeps the seen
-    (base) classes only, so boxes of unseen classes are dropped as OV-COCO
-    drops its novel boxes in training; ``subset='all'`` also sets
-    ``base_classes`` / ``novel_classes`` for mmdet's ``OVCocoMetric``.
-
-    Args:
-        data_root (str): The export folder.
-        split (str): ``'train'`` or ``'test'`` (any exported split).
-            Defaults to ``'test'``.
-        subset (str): ``'seen'`` or ``'all'``. Defaults to ``'all'``.
-        **kwargs: Other ``CocoDataset`` arguments (``pipeline``,
-            ``filter_cfg``, ``return_classes``, ...).
-    """
-
-    def __init__(self, data_root: str, split: str = 'test',
-                 subset: str = 'all', **kwargs) -> None:
-        if subset not in ('seen', 'all'):
-            raise ValueError(f"subset={subset!r}: expected 'seen' or 'all'")
-        meta = read_vocabulary_file(data_root)
-        ann_file = f'instances_{split}.json'
-        if not osp.isfile(osp.join(data_root, ann_file)):
-            raise FileNotFoundError(
-                f'{osp.join(data_root, ann_file)} not found: the export at '
-                f'{data_root} has no {split!r} split')
-        classes = meta['seen'] if subset == 'seen' else meta['classes']
-        metainfo = dict(kwargs.pop('metainfo', None) or {}, classes=classes,
-                        base_classes=meta['seen'],
-                        novel_classes=meta['unseen'])
-        super().__init__(data_root=data_root, ann_file=ann_file,
-                         data_prefix=dict(img=f'images/{split}/'),
-                         metainfo=metainfo, **kwargs)
 
 
 def remove_rare(in_json: str, out_json: str,

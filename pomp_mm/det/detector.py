@@ -18,6 +18,8 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
 
+from pomp_mm.core.vocabulary import DATASET, EXPLICIT, PhaseVocabularies
+
 from .zero_shot_classifier import PompZeroShotClassifier, resolve_vocabulary
 
 Vocabulary = Optional[Union[str, Sequence[str]]]
@@ -27,10 +29,12 @@ Vocabulary = Optional[Union[str, Sequence[str]]]
 class PompTwoStageDetector(TwoStageDetector):
     """A two-stage detector whose classifier vocabulary can change.
 
-    The vocabulary used at test time is, by priority: ``test_vocabulary``;
-    the ``text`` of the data samples (mmdet datasets with
-    ``return_classes=True``); the test set's classes from
-    :class:`~pomp_mm.core.VocabularyHook`; the training vocabulary.
+    The vocabularies follow the rule of :mod:`pomp_mm.core.vocabulary`;
+    at test time: an explicit ``test_vocabulary`` (config or
+    :meth:`set_vocabulary`); the ``text`` of the data samples (mmdet
+    datasets with ``return_classes=True``); the test set's classes from
+    :class:`~pomp_mm.core.VocabularyHook`; the training vocabulary; the
+    classifiers' own.
 
     Images whose data sample has an ``image_labels`` meta field (see
     :class:`~pomp_mm.det.ImageLabelDataset`) take no box loss; their largest
@@ -54,19 +58,25 @@ class PompTwoStageDetector(TwoStageDetector):
                  test_vocabulary: Vocabulary = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._vocab: Dict[str, Optional[List[str]]] = {
-            'train': None, 'test': None}
-        self._fixed = {'train': train_vocabulary is not None,
-                       'test': test_vocabulary is not None}
+        self.vocabularies = PhaseVocabularies(type(self).__name__,
+                                              reader=resolve_vocabulary)
         for mode, vocab in (('train', train_vocabulary),
                             ('test', test_vocabulary)):
             if vocab is not None:
-                self._vocab[mode] = resolve_vocabulary(vocab)
+                self.vocabularies.set(vocab, mode)
         if not self.classifiers():
             raise ValueError(
                 'PompTwoStageDetector: its roi_head has no '
                 'PompZeroShotClassifier; set roi_head.bbox_head.'
                 "cls_predictor_cfg=dict(type='PompZeroShotClassifier', ...)")
+        built = list(self.classifiers()[0].class_names) or None
+        self._builtin = dict(train=built, test=built)
+        self._active = None
+
+    @property
+    def _vocab(self) -> Dict[str, Optional[List[str]]]:
+        """The vocabularies set or offered per phase (read-only view)."""
+        return {m: self.vocabularies.get(m) for m in ('train', 'test')}
 
     # -- vocabulary ---------------------------------------------------------
     def classifiers(self) -> List[PompZeroShotClassifier]:
@@ -77,22 +87,23 @@ class PompTwoStageDetector(TwoStageDetector):
     def set_vocabulary(self,
                        vocabulary: Union[str, Sequence[str]],
                        mode: str = 'test',
-                       force: bool = False) -> None:
-        """Set the ``'train'`` or ``'test'`` vocabulary (``VocabularyHook``).
+                       force: bool = False,
+                       source: str = EXPLICIT) -> None:
+        """Set the ``'train'`` or ``'test'`` vocabulary.
 
         Args:
             vocabulary (str | Sequence[str]): Class names, a class-name file
                 or a built-in list (see :func:`resolve_vocabulary`).
             mode (str): ``'train'`` or ``'test'``. Defaults to ``'test'``.
-            force (bool): Replace a vocabulary fixed in the config too, and
-                (test) take precedence over ``data_sample.text``, as the
-                demo does. Defaults to False (a fixed one is kept).
+            force (bool): Kept for this release: an explicit call always
+                replaces the vocabulary and (test) takes precedence over
+                ``data_sample.text``. Defaults to False.
+            source (str): ``'explicit'`` or ``'dataset'``
+                (``VocabularyHook``, which never replaces an explicit one).
+                Defaults to ``'explicit'``.
         """
-        if mode not in self._vocab:
-            raise ValueError(f"mode={mode!r}: expected 'train' or 'test'")
-        if force or not self._fixed[mode]:
-            self._vocab[mode] = resolve_vocabulary(vocabulary)
-            self._fixed[mode] = self._fixed[mode] or force
+        self.vocabularies.set(vocabulary, mode,
+                              EXPLICIT if force else source)
 
     @property
     def vocabulary(self) -> List[str]:
@@ -102,13 +113,21 @@ class PompTwoStageDetector(TwoStageDetector):
     def _use_vocabulary(self, mode: str,
                         data_samples: Optional[SampleList] = None) -> None:
         names = None
-        if mode == 'test' and not self._fixed['test'] and data_samples:
+        if mode == 'test' and data_samples and \
+                self.vocabularies.source('test') != EXPLICIT:
             text = data_samples[0].metainfo.get('text')
-            if text is not None:
+            if text is not None:  # the dataset's classes, per batch
                 names = [text] if isinstance(text, str) else list(text)
-        names = names or self._vocab[mode] or self._vocab['train']
+                key = (DATASET, tuple(names))
+        if not names:
+            names, key = self.vocabularies.resolve(mode, self._builtin,
+                                                   required=False)
         if names is None:
-            return  # the classifiers keep their own (config) vocabulary
+            return  # .npy features: the classifiers keep their own
+        classifiers = self.classifiers()
+        active = (key, tuple(c.vocabulary_version for c in classifiers))
+        if active == self._active:  # one tuple compare per step
+            return
         if mode == 'train':
             heads = [m for m in self.modules() if hasattr(m, '_num_classes')
                      and isinstance(getattr(m, 'fc_cls', None),
@@ -119,8 +138,10 @@ class PompTwoStageDetector(TwoStageDetector):
                         f'the training vocabulary has {len(names)} classes '
                         f'but the bbox head has num_classes='
                         f'{head._num_classes}; make them equal')
-        for classifier in self.classifiers():
+        for classifier in classifiers:
             classifier.set_vocabulary(names)
+        self._active = (key, tuple(c.vocabulary_version
+                                   for c in classifiers))
 
     # -- forward ------------------------------------------------------------
     def loss(self, batch_inputs: torch.Tensor,

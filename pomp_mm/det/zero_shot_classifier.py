@@ -26,11 +26,14 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 
 from pomp_mm.core import PompPromptLearner
-from pomp_mm.core.prompt import read_vocabulary
+from pomp_mm.core.vocabulary import read_vocabulary
 
 CLASSNAMES_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'classnames')
 BUILTIN_VOCABULARIES = ('coco', 'coco_ov65', 'coco_ov_base48',
                         'coco_ov_novel17', 'lvis_v1', 'objects365v2')
+#: built-in list name -> its file
+BUILTIN_FILES = {name: osp.join(CLASSNAMES_DIR, f'{name}.txt')
+                 for name in BUILTIN_VOCABULARIES}
 Vocabulary = Union[str, Sequence[str]]
 
 
@@ -47,14 +50,7 @@ def resolve_vocabulary(vocabulary: Vocabulary) -> List[str]:
     Returns:
         list[str]: The class names, in label order.
     """
-    if isinstance(vocabulary, str) and not osp.exists(vocabulary):
-        if vocabulary in BUILTIN_VOCABULARIES:
-            vocabulary = osp.join(CLASSNAMES_DIR, f'{vocabulary}.txt')
-        elif not vocabulary.endswith('.txt'):
-            raise ValueError(
-                f'vocabulary {vocabulary!r}: not a file nor a built-in list; '
-                f'expected a class-name file or one of {BUILTIN_VOCABULARIES}')
-    return read_vocabulary(vocabulary)
+    return read_vocabulary(vocabulary, builtins=BUILTIN_FILES)
 
 
 @MODELS.register_module()
@@ -133,6 +129,8 @@ class PompZeroShotClassifier(BaseModule):
                              persistent=False)
         self._cache_key = None
         self.class_names: List[str] = []
+        #: bumped whenever :attr:`class_names` changes
+        self.vocabulary_version = 0
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
         if self.num_classes and self.num_classes != out_features - 1:
@@ -181,6 +179,7 @@ class PompZeroShotClassifier(BaseModule):
         if self.prompt_learner is not None:
             self.prompt_learner.set_vocabulary(names)
         self.class_names = list(names)
+        self.vocabulary_version += 1
 
     def _text_features(self) -> torch.Tensor:
         """(C, D) normalised text features of the vocabulary."""

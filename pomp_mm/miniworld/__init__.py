@@ -1,13 +1,3 @@
-"""The mini-world: a no-download synthetic world and its datasets."""
-from .datasets import MiniWorldClassification, resolve_classes
-from .splits import TARGETS, class_pools, target_classes
-from .world import (NUM_CLASSES, Scene, SceneObject, caption, class_attributes,
-                    class_id, class_name, object_box, object_polygon,
-                    render_scene, sample_scene)
-
-__all__ = [
-    'MiniWorldClassification', 'resolve_classes', 'TARGETS', 'class_pools',
-    'target_classes', 'NUM_CLASSES', 'Scene', 'SceneObject', 'caption',
-    'class_attributes', 'class_id', 'class_name', 'object_box',
-    'object_polygon', 'render_scene', 'sample_scene'
-]
+"""Moved to pomp_mm.benchmarks.miniworld; kept for this release."""
+from pomp_mm.benchmarks.miniworld import *  # noqa: F401,F403
+from pomp_mm.benchmarks.miniworld import __all__  # noqa: F401

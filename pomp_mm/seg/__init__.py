@@ -17,7 +17,8 @@ from .ensemble import clip_ensemble
 from .maskclip import PompMaskCLIP, clip_dense_features
 from .metrics import HIoUMetric
 from .splits import (COCO_STUFF_CLASSES, COCO_STUFF_SEEN, COCO_STUFF_UNSEEN,
-                     ENSEMBLE_LAMBDA, VOC_CLASSES, VOC_SEEN, VOC_UNSEEN)
+                     ENSEMBLE_LAMBDA, IGNORE_INDEX, VOC_CLASSES, VOC_SEEN,
+                     VOC_UNSEEN)
 from .text_encoder import PompTextEncoder
 from .zsseg import PompMaskFormerHead, PompZSSeg
 
@@ -25,5 +26,5 @@ __all__ = [
     'PompTextEncoder', 'PompMaskCLIP', 'clip_dense_features', 'HIoUMetric',
     'clip_ensemble', 'VOC_CLASSES', 'VOC_SEEN', 'VOC_UNSEEN',
     'COCO_STUFF_CLASSES', 'COCO_STUFF_SEEN', 'COCO_STUFF_UNSEEN',
-    'ENSEMBLE_LAMBDA', 'PompMaskFormerHead', 'PompZSSeg'
+    'ENSEMBLE_LAMBDA', 'IGNORE_INDEX', 'PompMaskFormerHead', 'PompZSSeg'
 ]

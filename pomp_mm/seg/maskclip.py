@@ -16,7 +16,7 @@ the pixel mean, cropped to the region's box and resized to CLIP's input) with
 cross-entropy over the seen vocabulary. The prompt it writes
 (``PromptCheckpointHook``) is the classifier of stage 2.
 """
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -27,13 +27,38 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 
-from pomp_mm.core.prompt import read_vocabulary
+from pomp_mm.core.clip import CLIP_MEAN, CLIP_STD  # noqa: F401 (old home)
+from pomp_mm.core.vocabulary import EXPLICIT, PhaseVocabularies
 
 from .text_encoder import PompTextEncoder
 
-#: CLIP's pixel mean/std on the 0-255 scale (RGB).
-CLIP_MEAN = (122.7709383, 116.7460125, 104.09373615)
-CLIP_STD = (68.5005327, 66.6321579, 70.32316305)
+
+def masked_crops(image: torch.Tensor, masks: torch.Tensor,
+                 size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Mask-filled, box-cropped, resized regions of one image (ZSSeg).
+
+    The one region cropping of the segmentors: stage 1's ground-truth
+    regions and stage 2's CLIP ensemble.
+
+    Args:
+        image (Tensor): (3, H, W) normalised image (0 = the pixel mean).
+        masks (Tensor): (M, H, W) bool masks.
+        size (tuple[int, int]): CLIP's input size.
+
+    Returns:
+        tuple[Tensor, Tensor]: (M, 3, *size) crops (zeros for an empty
+        mask) and (M,) bool, which masks were non-empty.
+    """
+    crops = image.new_zeros((len(masks), 3) + tuple(size))
+    valid = masks.flatten(1).any(1)
+    for i in torch.nonzero(valid).flatten().tolist():
+        ys, xs = torch.nonzero(masks[i], as_tuple=True)
+        y0, y1 = int(ys.min()), int(ys.max()) + 1
+        x0, x1 = int(xs.min()), int(xs.max()) + 1
+        crop = (image * masks[i])[:, y0:y1, x0:x1]
+        crops[i] = F.interpolate(crop[None], size=tuple(size),
+                                 mode='bilinear', align_corners=False)[0]
+    return crops, valid
 
 
 def _pos_embed(visual: nn.Module, grid: Sequence[int]) -> torch.Tensor:
@@ -239,8 +264,13 @@ class PompMaskCLIP(EncoderDecoder):
         self.align_corners = False
         self.train_cfg = train_cfg
         self.test_cfg = ConfigDict(test_cfg or dict(mode='whole'))
-        self._vocab: Dict[str, Optional[List[str]]] = {
-            'train': None, 'test': None}
+        self.vocabularies = PhaseVocabularies(
+            'PompMaskCLIP', config_keys=dict(
+                train='train_vocabulary (or text_encoder.vocabulary)',
+                test='test_vocabulary (or text_encoder.vocabulary)'))
+        built = list(self.text_encoder.class_names) or None
+        self._builtin = dict(train=built, test=built)
+        self._active = None
         for mode, vocab in (('train', train_vocabulary),
                             ('test', test_vocabulary)):
             if vocab is not None:
@@ -269,30 +299,28 @@ class PompMaskCLIP(EncoderDecoder):
 
     # -- vocabularies ---------------------------------------------------
     def set_vocabulary(self, vocabulary: Union[str, Sequence[str]],
-                       mode: str = 'test') -> None:
+                       mode: str = 'test',
+                       source: str = EXPLICIT) -> None:
         """Set the ``'train'`` (seen) or ``'test'`` vocabulary.
 
         Args:
             vocabulary (str | Sequence[str]): Class names or a class-name
                 file.
             mode (str): ``'train'`` or ``'test'``. Defaults to ``'test'``.
+            source (str): ``'explicit'`` or ``'dataset'`` (see
+                :mod:`pomp_mm.core.vocabulary`). Defaults to ``'explicit'``.
         """
-        if mode not in self._vocab:
-            raise ValueError(f"mode={mode!r}: expected 'train' or 'test'")
-        self._vocab[mode] = read_vocabulary(vocabulary)
+        self.vocabularies.set(vocabulary, mode, source)
 
     def _use_vocabulary(self, mode: str) -> None:
-        names = self._vocab[mode]
-        if names is None and self.text_encoder.num_classes == 0:
-            names = self._vocab['train' if mode == 'test' else 'test']
-        if names is None:
-            if self.text_encoder.num_classes == 0:
-                raise RuntimeError(
-                    f'PompMaskCLIP has no {mode} vocabulary: add '
-                    "custom_hooks=[dict(type='VocabularyHook')], or set "
-                    f'{mode}_vocabulary or text_encoder.vocabulary')
-            return
-        self.text_encoder.set_vocabulary(names)
+        """The ``mode`` vocabulary (:mod:`pomp_mm.core.vocabulary`'s rule)
+        into the text encoder; one tuple compare when it is already
+        there."""
+        names, key = self.vocabularies.resolve(mode, self._builtin)
+        learner = self.text_encoder.prompt_learner
+        if self._active != (key, learner.vocabulary_version):
+            self.text_encoder.set_vocabulary(names)
+            self._active = (key, learner.vocabulary_version)
 
     # -- inference --------------------------------------------------------
     def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -349,16 +377,11 @@ class PompMaskCLIP(EncoderDecoder):
                                                        cfg['min_area'])
             classes, counts = classes[keep], counts[keep]
             order = counts.argsort(descending=True)[:cfg['max_regions']]
-            for c in classes[order].tolist():
-                mask = gt == c
-                ys, xs = torch.nonzero(mask, as_tuple=True)
-                y0, y1 = int(ys.min()), int(ys.max()) + 1
-                x0, x1 = int(xs.min()), int(xs.max()) + 1
-                crop = (img * mask)[:, y0:y1, x0:x1]
-                regions.append(F.interpolate(crop[None], size=size,
-                                             mode='bilinear',
-                                             align_corners=False))
-                labels.append(c)
+            chosen = classes[order]
+            if len(chosen):  # every chosen class has pixels: all valid
+                masks = gt[None] == chosen[:, None, None]
+                regions.append(masked_crops(img, masks, size)[0])
+                labels.extend(chosen.tolist())
         if not regions:
             return inputs.new_zeros((0, 3) + tuple(size)), torch.zeros(
                 0, dtype=torch.long, device=inputs.device)

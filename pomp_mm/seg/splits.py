@@ -5,11 +5,16 @@ The splits are those of ZSSeg, which POMP reports on
 and COCO-Stuff 156 seen / 15 unseen. Class names are spelled as in mmseg's
 ``PascalVOCDataset`` / ``COCOStuffDataset`` metainfo, so a dataset config can
 restrict itself to a split with ``metainfo=dict(classes=...)`` and mmseg maps
-every other class to the ignore index (255).
+every other class to :data:`IGNORE_INDEX` (255).
 """
 from typing import Sequence, Tuple
 
 from mmseg.datasets import COCOStuffDataset, PascalVOCDataset
+
+#: Label of ignored pixels in a semantic mask (mmseg's ``ignore_index``):
+#: background in the protocol, and every class outside a dataset's
+#: ``metainfo['classes']``.
+IGNORE_INDEX = 255
 
 #: The 20 VOC object classes (mmseg's list without ``'background'``, which
 #: the protocol ignores).

@@ -18,7 +18,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from mmseg.utils import get_classes
 
-from pomp_mm.core.prompt import PompPromptLearner, read_vocabulary
+from pomp_mm.core.prompt import PompPromptLearner
+from pomp_mm.core.vocabulary import read_vocabulary
 
 
 @MODELS.register_module()

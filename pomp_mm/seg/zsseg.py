@@ -13,7 +13,7 @@ classifier; :class:`PompZSSeg` is an ``EncoderDecoder`` that hands the image
 to the head for the CLIP ensemble and switches vocabularies (seen classes
 for training, all classes for testing).
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -25,35 +25,12 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import SampleList
 
-from pomp_mm.core.prompt import read_vocabulary
+from pomp_mm.core.vocabulary import (EXPLICIT, PhaseVocabularies,
+                                     read_vocabulary)
 
 from .ensemble import clip_ensemble
+from .maskclip import masked_crops  # noqa: F401 (also its old home)
 from .text_encoder import PompTextEncoder
-
-
-def masked_crops(image: torch.Tensor, masks: torch.Tensor,
-                 size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Mask-filled, box-cropped, resized regions of one image (ZSSeg).
-
-    Args:
-        image (Tensor): (3, H, W) normalised image (0 = the pixel mean).
-        masks (Tensor): (M, H, W) bool masks.
-        size (tuple[int, int]): CLIP's input size.
-
-    Returns:
-        tuple[Tensor, Tensor]: (M, 3, *size) crops (zeros for an empty
-        mask) and (M,) bool, which masks were non-empty.
-    """
-    crops = image.new_zeros((len(masks), 3) + tuple(size))
-    valid = masks.flatten(1).any(1)
-    for i in torch.nonzero(valid).flatten().tolist():
-        ys, xs = torch.nonzero(masks[i], as_tuple=True)
-        y0, y1 = int(ys.min()), int(ys.max()) + 1
-        x0, x1 = int(xs.min()), int(xs.max()) + 1
-        crop = (image * masks[i])[:, y0:y1, x0:x1]
-        crops[i] = F.interpolate(crop[None], size=tuple(size),
-                                 mode='bilinear', align_corners=False)[0]
-    return crops, valid
 
 
 class TextEmbedClassifier(nn.Module):
@@ -223,30 +200,35 @@ class PompZSSeg(EncoderDecoder):
             raise TypeError('PompZSSeg: decode_head must be a '
                             'PompMaskFormerHead, got '
                             f'{type(self.decode_head).__name__}')
-        self._vocab: Dict[str, Optional[List[str]]] = {
-            'train': list(self.decode_head.text_encoder.class_names),
-            'test': None}
+        self.vocabularies = PhaseVocabularies('PompZSSeg')
+        #: the head's build-time vocabulary: the seen classes
+        self._builtin = dict(
+            train=list(self.decode_head.text_encoder.class_names))
         if train_vocabulary is not None:
             self.set_vocabulary(train_vocabulary, 'train')
         if test_vocabulary is not None:
             self.set_vocabulary(test_vocabulary, 'test')
 
     def set_vocabulary(self, vocabulary: Union[str, Sequence[str]],
-                       mode: str = 'test') -> None:
-        """Set the ``'train'`` (seen) or ``'test'`` vocabulary."""
-        if mode not in self._vocab:
-            raise ValueError(f"mode={mode!r}: expected 'train' or 'test'")
+                       mode: str = 'test',
+                       source: str = EXPLICIT) -> None:
+        """Set the ``'train'`` (seen) or ``'test'`` vocabulary (``source``:
+        ``'explicit'`` or ``'dataset'``, see :mod:`pomp_mm.core.vocabulary`).
+        """
+        if not self.vocabularies.accepts(mode, source):
+            return
         names = read_vocabulary(vocabulary)
         if mode == 'train' and len(names) != len(
                 self.decode_head.class_weight) - 1:
             raise ValueError(
                 f'train vocabulary has {len(names)} classes but the head '
                 f'was built for {len(self.decode_head.class_weight) - 1}')
-        self._vocab[mode] = names
+        self.vocabularies.store(names, mode, source)
 
     def _use_vocabulary(self, mode: str) -> None:
-        names = self._vocab[mode] or self._vocab['train']
-        seen = self._vocab['train'] if mode == 'test' else None
+        names, _ = self.vocabularies.resolve(mode, self._builtin)
+        seen = self.vocabularies.resolve('train', self._builtin)[0] \
+            if mode == 'test' else None
         head = self.decode_head
         if head.text_encoder.class_names != names or mode == 'test':
             head.set_vocabulary(names, seen)

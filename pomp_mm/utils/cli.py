@@ -4,7 +4,6 @@ import ast
 import difflib
 import os
 import os.path as osp
-import zipfile
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
@@ -12,7 +11,8 @@ import torch
 from mmengine.config import Config, ConfigDict, DictAction
 
 from pomp_mm.core.checkpoint import (UnsafeCheckpointError,
-                                     check_weights_only, read_prompt_file)
+                                     checkpoint_file_problem,
+                                     read_prompt_file)
 
 
 class CliError(Exception):
@@ -337,44 +337,18 @@ def check_checkpoint_file(path: str) -> None:
     """Fail early, in one line, if ``path`` is no readable torch file.
 
     Cheap: it reads the zip directory at the end of the file, which a file
-    cut short (a run killed while saving, a partial copy) lacks. It does
-    not unpickle anything.
+    cut short (a run killed while saving, a partial copy) lacks, and scans
+    the pickles for objects weights-only loading would refuse later, deep
+    inside the runner. It does not unpickle anything
+    (:func:`pomp_mm.core.checkpoint.checkpoint_file_problem`).
 
     Args:
         path (str): A checkpoint given to ``--resume`` (or found by it),
             ``load_from``, or ``tools/test.py``.
     """
-    if not osp.isfile(path):
-        raise CliError(f'checkpoint {path!r} does not exist; expected a '
-                       'file such as work_dirs/x/epoch_3.pth or a prompt '
-                       'file')
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-        except (zipfile.BadZipFile, OSError) as e:
-            raise CliError(f'checkpoint {path!r} is corrupt ({e}); expected '
-                           'a file written by torch.save') from e
-        if any(n.endswith('/data.pkl') for n in names):
-            _check_weights_only(path)
-            return
-    else:
-        with open(path, 'rb') as f:
-            if f.read(1) == b'\x80':  # a legacy (pre-zip) torch pickle
-                _check_weights_only(path)
-                return
-    raise CliError(f'checkpoint {path!r} is corrupt or truncated (no '
-                   'PyTorch data inside); expected a file written by '
-                   'torch.save, e.g. the previous epoch_N.pth')
-
-
-def _check_weights_only(path: str) -> None:
-    """Refuse, before anything is unpickled, a file that weights-only
-    loading would refuse later, deep inside the runner."""
-    try:  # trainer objects: official POMP files, read by the prompt route
-        check_weights_only(path, trainer_objects=True)
-    except UnsafeCheckpointError as e:
-        raise CliError(str(e)) from e
+    problem = checkpoint_file_problem(path)
+    if problem:
+        raise CliError(problem)
 
 
 def enable_amp(cfg: Config) -> None:

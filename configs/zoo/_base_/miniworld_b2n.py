@@ -12,7 +12,7 @@
 _base_ = ['../../_base_/pomp_runtime.py']
 
 custom_imports = dict(imports=['pomp_mm.core', 'pomp_mm.cls',
-                               'pomp_mm.miniworld'],
+                               'pomp_mm.benchmarks.miniworld'],
                       allow_failed_imports=False)
 clip_checkpoint = 'data/miniworld/tiny_clip.pt'
 clip = dict(type='FrozenCLIP', model_name='pomp-mini-vit',

@@ -24,7 +24,8 @@ test_dataloader = dict(
                                           'gt_image_id'],
                           meta_keys=['image_id'])
                  ]))
-test_evaluator = dict(_delete_=True, type='RetrievalRecall', topk=(1, 5, 10))
+# (it sets both keys of the base's Accuracy evaluator: nothing merges in)
+test_evaluator = dict(type='RetrievalRecall', topk=(1, 5, 10))
 test_cfg = dict(type='RetrievalTestLoop')
 # retrieval is evaluation only
 train_dataloader = None

@@ -22,8 +22,9 @@ from mmpretrain.structures import DataSample
 from torch import nn
 
 from pomp_mm.core import FrozenCLIP
+from pomp_mm.core.vocabulary import EXPLICIT
 
-from ..model import read_names
+from ..model import read_names, train_targets
 from ..zeroshot import TemplateCLIPClassifier
 
 Vocabulary = str | Sequence[str] | None
@@ -78,41 +79,37 @@ class TemplateHeadClassifier(TemplateCLIPClassifier):
                          data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.train_class_names: list[str] | None = None
+        self.vocabularies.config_keys['train'] = 'train_vocabulary'
         if train_vocabulary is not None:
             self.set_vocabulary(train_vocabulary, 'train')
 
     def set_vocabulary(self,
                        vocabulary: str | Sequence[str],
-                       mode: str = 'test') -> None:
+                       mode: str = 'test',
+                       source: str = EXPLICIT) -> None:
         """Set the ``'train'`` or ``'test'`` class names.
 
         Args:
             vocabulary (str | Sequence[str]): Names or a class-name file.
             mode (str): ``'train'`` or ``'test'``. Defaults to ``'test'``.
+            source (str): ``'explicit'`` or ``'dataset'`` (see
+                :mod:`pomp_mm.core.vocabulary`). Defaults to ``'explicit'``.
         """
         if mode == 'train':
-            self.train_class_names = read_names(vocabulary)
+            if self.vocabularies.accepts(mode, source):
+                self.train_class_names = read_names(vocabulary)
+                self.vocabularies.store(self.train_class_names, mode,
+                                        source)
         else:
-            super().set_vocabulary(vocabulary, mode)
+            super().set_vocabulary(vocabulary, mode, source)
 
     def class_names_for(self, mode: str) -> list[str]:
         """The class names of ``mode`` (``'train'`` or ``'test'``).
 
-        A model tested without a training vocabulary uses the test one for
-        both, and the other way round.
+        The precedence rule of :mod:`pomp_mm.core.vocabulary` (a model
+        without a test vocabulary is tested on its training classes).
         """
-        if mode not in ('train', 'test'):
-            raise ValueError(f"mode={mode!r}: expected 'train' or 'test'")
-        first, other = (self.train_class_names, self.class_names) \
-            if mode == 'train' else (self.class_names, self.train_class_names)
-        names = first or other
-        if not names:
-            raise RuntimeError(
-                f'{type(self).__name__} has no {mode} vocabulary: add '
-                "custom_hooks=[dict(type='VocabularyHook')] or set "
-                f"{'train_vocabulary' if mode == 'train' else 'vocabulary'}"
-                ' in the model config')
-        return names
+        return self.vocabularies.resolve(mode)[0]
 
     def class_embeddings(self, mode: str = 'test') -> torch.Tensor:
         """(C, D) normalised hand-template features of the ``mode`` classes.
@@ -138,12 +135,8 @@ class TemplateHeadClassifier(TemplateCLIPClassifier):
 
         Views of a ``MultiView`` batch (stacked view-major) share labels.
         """
-        labels = torch.cat([s.gt_label for s in data_samples]).to(
-            images.device)
-        labels = labels.repeat(len(images) // len(labels))
+        labels = train_targets(data_samples, len(images), None,
+                               len(self.class_names_for('train')),
+                               images.device)
         logits = self.logits(images, mode='train')
-        if int(labels.max()) >= logits.shape[1]:
-            raise ValueError(
-                f'label {int(labels.max())} is out of range for the training'
-                f' vocabulary of {logits.shape[1]} classes')
         return {'loss': F.cross_entropy(logits, labels)}

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from pomp_mm.cls.model import PromptCLIPClassifier, Vocabulary
+from pomp_mm.core.clip import text_tail
 from .prompt_common import train_targets
 
 __all__ = ['MaPLeClassifier']
@@ -166,10 +167,7 @@ class MaPLeClassifier(PromptCLIPClassifier):
                 deep = prompts[i].to(dtype).unsqueeze(0).expand(n, -1, -1)
                 x = torch.cat([x[:, :1], deep, x[:, 1 + m:]], dim=1)
             x = _run_block(block, x, batch_first, attn_mask=mask)
-        x = text.ln_final(x[torch.arange(n, device=x.device), eot])
-        proj = text.text_projection
-        x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
-        return F.normalize(x.float(), dim=-1)
+        return F.normalize(text_tail(text, x, eot).float(), dim=-1)
 
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised (B, D) image features with the coupled vision

@@ -4,18 +4,20 @@
   (``"a photo of a {}."``), the anchor of KgCoOp and the classifier of
   visual prompting;
 * :class:`TemplateFeatureCache`: those features cached per vocabulary;
-* :func:`train_targets`: a training batch's labels in the vocabulary the
-  prompt learner holds.
+* :func:`train_targets` (defined in :mod:`pomp_mm.cls.model`, imported
+  here): a training batch's labels in the vocabulary the prompt learner
+  holds.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmpretrain.structures import DataSample
 from open_clip import build_zero_shot_classifier
 
 from pomp_mm.core import FrozenCLIP
-from pomp_mm.core.classnames import clean_classname
+from pomp_mm.core.vocabulary import clean_classname
+
+from ..model import train_targets  # noqa: F401 (its old home)
 
 
 @torch.no_grad()
@@ -73,32 +75,3 @@ class TemplateFeatureCache:
             self._cache[key] = template_features(clip, names, self.templates,
                                                  self.batch_size)
         return self._cache[key]
-
-
-def train_targets(data_samples: List[DataSample], num_images: int,
-                  class_map: Optional[torch.Tensor],
-                  num_classes: int, device: torch.device) -> torch.Tensor:
-    """Labels of a (multi-view) batch in the learner's distinct classes.
-
-    Args:
-        data_samples (list[DataSample]): The batch's samples (``gt_label``).
-        num_images (int): Images in the batch; a multiple of the samples
-            when views are stacked view-major.
-        class_map (Tensor, optional): Index of each class into the distinct
-            names (see :func:`~pomp_mm.cls.model.dedup_names`), or None.
-        num_classes (int): Size of the (distinct) training vocabulary.
-        device (torch.device): Where the labels go.
-
-    Returns:
-        Tensor: (num_images,) long labels.
-    """
-    labels = torch.cat([s.gt_label for s in data_samples]).to(device)
-    vocab_size = num_classes if class_map is None else len(class_map)
-    bad = labels[(labels < 0) | (labels >= vocab_size)]
-    if len(bad):
-        raise ValueError(
-            f'label {int(bad[0])} is out of range for the training '
-            f'vocabulary of {vocab_size} classes')
-    if class_map is not None:  # classes sharing a name share a prompt
-        labels = class_map.to(device)[labels]
-    return labels.repeat(num_images // len(labels))

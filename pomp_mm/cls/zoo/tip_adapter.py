@@ -45,7 +45,6 @@ import torch.nn.functional as F
 from mmengine.dist import broadcast, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmengine.registry import FUNCTIONS, HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import DATASETS, MODELS
@@ -54,7 +53,8 @@ from torch.utils.data import DataLoader
 
 from pomp_mm.core import FrozenCLIP
 from pomp_mm.core.checkpoint import atomic_write_text
-from pomp_mm.core.classnames import clean_classname
+from pomp_mm.core.utils import unwrap_model
+from pomp_mm.core.vocabulary import clean_classname
 
 from .adapter_base import TemplateHeadClassifier, Vocabulary, resize_parameter
 
@@ -254,10 +254,6 @@ class TipAdapterClassifier(TemplateHeadClassifier):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if is_model_wrapper(model) else model
-
-
 @HOOKS.register_module()
 class TipAdapterCacheHook(Hook):
     """Build a :class:`TipAdapterClassifier`'s cache from the training set.
@@ -310,7 +306,7 @@ class TipAdapterCacheHook(Hook):
                           collate_fn=partial(fn, **collate))
 
     def _build(self, runner, dataset=None) -> None:
-        model = _unwrap(runner.model)
+        model = unwrap_model(runner.model)
         if not isinstance(model, TipAdapterClassifier):
             raise TypeError('TipAdapterCacheHook needs a '
                             f'TipAdapterClassifier, not {type(model).__name__}')

@@ -16,6 +16,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from pomp_mm.cls.model import Vocabulary, read_names
+from pomp_mm.core.vocabulary import EXPLICIT
 from pomp_mm.cls.zeroshot import TemplateCLIPClassifier
 from pomp_mm.core import FrozenCLIP
 from .prompt_common import TemplateFeatureCache, train_targets
@@ -118,6 +119,7 @@ class VisualPromptClassifier(TemplateCLIPClassifier):
                          text_batch_size=text_batch_size,
                          data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
+        self.vocabularies.config_keys['test'] = 'test_vocabulary'
         self.prompter = PadPrompter(self.clip.image_size, pad_size, init_std)
         self.loss_module = MODELS.build(loss or dict(type='CrossEntropyLoss'))
         self.train_features = TemplateFeatureCache(self.templates,
@@ -127,17 +129,23 @@ class VisualPromptClassifier(TemplateCLIPClassifier):
 
     def set_vocabulary(self,
                        vocabulary: Union[str, Sequence[str]],
-                       mode: str = 'test') -> None:
+                       mode: str = 'test',
+                       source: str = EXPLICIT) -> None:
         """Set the ``'train'`` or ``'test'`` class names.
 
         Args:
             vocabulary (str | Sequence[str]): Names or a class-name file.
             mode (str): ``'train'`` or ``'test'``. Defaults to ``'test'``.
+            source (str): ``'explicit'`` or ``'dataset'`` (see
+                :mod:`pomp_mm.core.vocabulary`). Defaults to ``'explicit'``.
         """
         if mode == 'train':
-            self.train_class_names = read_names(vocabulary)
+            if self.vocabularies.accepts(mode, source):
+                self.train_class_names = read_names(vocabulary)
+                self.vocabularies.store(self.train_class_names, mode,
+                                        source)
         else:
-            super().set_vocabulary(vocabulary, mode)
+            super().set_vocabulary(vocabulary, mode, source)
 
     def extract_feat(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised features of the prompted images (grads reach the
@@ -148,12 +156,7 @@ class VisualPromptClassifier(TemplateCLIPClassifier):
     def loss(self, images: torch.Tensor,
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """Cross-entropy over the training vocabulary."""
-        names = self.train_class_names
-        if not names:
-            raise RuntimeError(
-                f'{type(self).__name__} has no train vocabulary: add '
-                "custom_hooks=[dict(type='VocabularyHook')] or set "
-                'train_vocabulary in the model config')
+        names = self.vocabularies.resolve('train')[0]
         labels = train_targets(data_samples, len(images), None, len(names),
                                images.device)
         text = self.train_features(self.clip, names)

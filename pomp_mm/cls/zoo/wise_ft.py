@@ -34,7 +34,7 @@ from mmpretrain.registry import MODELS
 from torch import nn
 
 from pomp_mm.core import FrozenCLIP
-from pomp_mm.core.classnames import clean_classname
+from pomp_mm.core.vocabulary import clean_classname
 
 from .adapter_base import TemplateHeadClassifier, Vocabulary, resize_parameter
 
@@ -116,10 +116,12 @@ class WiSEFTClassifier(TemplateHeadClassifier):
     # -- head --------------------------------------------------------------
     def set_vocabulary(self,
                        vocabulary: str | Sequence[str],
-                       mode: str = 'test') -> None:
+                       mode: str = 'test',
+                       source: str = 'explicit') -> None:
         """Set the class names; a new training vocabulary (re)initialises
-        the fine-tuned head with its zero-shot classifier."""
-        super().set_vocabulary(vocabulary, mode)
+        the fine-tuned head with its zero-shot classifier (``source``: see
+        :mod:`pomp_mm.core.vocabulary`)."""
+        super().set_vocabulary(vocabulary, mode, source)
         if mode == 'train' and self.head_ft is not None and (
                 not self.head_ft.numel()
                 or self.head_classes != self.train_class_names):

@@ -1,6 +1,8 @@
-# Faster R-CNN R50-FPN (mmdet's own) whose box classifier scores RoIs
-# against the text features of a POMP prompt (Detic-style zero-shot
-# classifier, sigmoid CE, class-agnostic box regression).
+# mmdet's Faster R-CNN FPN whose box classifier scores RoIs against the
+# text features of a POMP prompt (Detic-style zero-shot classifier, sigmoid
+# CE, class-agnostic box regression). The backbone is mmdet's base's, a
+# ResNet-50 (the ov-*/xd-* configs), unless a config sets another
+# (configs/miniworld/det_ov.py: a narrow ResNet-18).
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['pomp_mm.det'], allow_failed_imports=False)
