@@ -18,8 +18,11 @@ setup(
     packages=find_packages(include=['pomp_mm', 'pomp_mm.*']),
     py_modules=['pomp_mm_tvfix'],
     include_package_data=True,
+    # pomp_mm/.mim/configs links to configs/: a wheel carries the configs
+    # where MMEngine and mim look for an OpenMMLab package's configs, and
+    # pomp_mm.config_path() finds them (editable installs read the link)
     package_data={'pomp_mm': ['model_configs/*.json', 'cls/classnames/*.txt',
-                           'det/classnames/*.txt']},
+                           'det/classnames/*.txt', '.mim/configs/**/*.py']},
     python_requires='>=3.10',
     install_requires=[
         'torch>=2.0', 'mmengine>=0.10,<1.0', 'open_clip_torch>=3.0',

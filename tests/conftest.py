@@ -17,15 +17,26 @@ from pomp_mm.core import FrozenCLIP
 torch.set_num_threads(1)
 
 
-@pytest.fixture(autouse=True)
-def _restore_default_scope():
-    """Tests that build runners set MMEngine's global default scope; put it
-    back so the next test's registry lookups are not redirected."""
+def _keep_default_scope():
     from mmengine.registry import DefaultScope
     saved = dict(DefaultScope._instance_dict)
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Tests that build runners set MMEngine's global default scope; put it
+    back so the next test's registry lookups are not redirected."""
+    yield from _keep_default_scope()
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _restore_default_scope_of_module():
+    """The same for module-scoped fixtures (a detector trained once per
+    module leaves ``mmdet`` as the scope of every later module)."""
+    yield from _keep_default_scope()
 
 
 @pytest.fixture
@@ -50,6 +61,16 @@ def clip_weights(tmp_path_factory, tiny_clip):
     path = tmp_path_factory.mktemp('clip') / 'pomp-test-vit.pt'
     torch.save(tiny_clip.model.state_dict(), path)
     return str(path)
+
+
+@pytest.fixture(scope='session')
+def scenes(tmp_path_factory):
+    """A tiny mini-world scene export: 3 test scenes of 64 px (stars_hearts
+    target), shared by the inference and stock-tool tests."""
+    from pomp_mm.benchmarks.miniworld.export import export_scenes
+    root = str(tmp_path_factory.mktemp('mw') / 'stars_hearts')
+    export_scenes(root, 'stars_hearts', [('test', 3)], size=64, seed=5)
+    return root
 
 
 def pytest_sessionfinish(session, exitstatus):

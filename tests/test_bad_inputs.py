@@ -264,6 +264,7 @@ def cfg_options_int_for_bool(clip):
 
 def out_is_a_directory(clip):
     os.makedirs('metrics.json')
+    # --out FILE.json: the deprecated spelling of --out-metrics
     engine_test.main([CONFIG, '--out', 'metrics.json', '--work-dir',
                             'work'])
 
@@ -762,16 +763,17 @@ def test_out_that_cannot_be_a_file_is_refused_first(case, in_tmp):
     os.symlink('folder', 'link.json')
     _write('file.txt', 'kept\n')
     out, want = {
-        'link_to_folder': ('link.json', "--out 'link.json' is a directory; "
-                           'expected the path of a file to write, e.g. '
-                           'work_dirs/metrics.json'),
-        'parent_is_a_file': ('file.txt/m.json', "--out 'file.txt/m.json': "
-                             "'file.txt' is a file, not a folder; expected "
-                             'the path of a file to write, e.g. '
-                             'work_dirs/metrics.json'),
+        'link_to_folder': ('link.json', "--out-metrics 'link.json' is a "
+                           'directory; expected the path of a file to '
+                           'write, e.g. work_dirs/metrics.json'),
+        'parent_is_a_file': ('file.txt/m.json', "--out-metrics "
+                             "'file.txt/m.json': 'file.txt' is a file, not "
+                             'a folder; expected the path of a file to '
+                             'write, e.g. work_dirs/metrics.json'),
     }[case]
     with pytest.raises(SystemExit) as info:
-        engine_test.main([CONFIG, '--out', out, '--work-dir', 'work'])
+        engine_test.main([CONFIG, '--out-metrics', out, '--work-dir',
+                          'work'])
     assert str(info.value.code) == f'test.py: error: {want}'
     assert not osp.exists('work') and not osp.exists('data')
 

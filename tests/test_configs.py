@@ -1,5 +1,7 @@
 """Configs parse, build and follow the paper recipe."""
 import ast
+import copy
+import functools
 import math
 import os
 import os.path as osp
@@ -149,3 +151,76 @@ def test_zoo_coop_pomp_init_is_coop_started_from_the_prompt():
     assert init['model'] == dict(coop['model'], prompt_learner=learner)
     assert {k: v for k, v in init.items() if k != 'model'} == \
         {k: v for k, v in coop.items() if k != 'model'}
+
+
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+@pytest.fixture(scope='module')
+def work(tmp_path_factory):
+    return str(tmp_path_factory.mktemp('work'))
+
+
+@functools.lru_cache(maxsize=None)
+def _dataloaders(path, work):
+    """(``Config.fromfile``'s dataloaders, those ``load_config`` hands the
+    runner, the default scope) of ``path``, loaded once through pomp_mm's
+    loader with mmengine's own result captured on the way."""
+    import argparse
+    from unittest import mock
+
+    from pomp_mm.utils.cli import load_config
+    fromfile, seen = Config.fromfile, []
+
+    def capture(*args, **kwargs):
+        cfg = fromfile(*args, **kwargs)
+        seen.append(copy.deepcopy(cfg))
+        return cfg
+
+    args = argparse.Namespace(config=osp.join(ROOT, path), local_rank=0,
+                              launcher='none', cfg_options=None,
+                              work_dir=work)
+    with mock.patch.object(Config, 'fromfile', side_effect=capture), \
+            mock.patch.dict(os.environ, {'LOCAL_RANK': '0'}):
+        loaded = load_config(args)
+    raw = seen[0]
+    return ({f: raw[f].to_dict() for f in DATALOADERS if raw.get(f)},
+            {f: loaded[f].to_dict() for f in DATALOADERS if loaded.get(f)},
+            raw.get('default_scope'))
+
+
+_RUNNABLE = [p for p in _all_configs() if '/_base_/' not in p]
+
+
+def test_runnable_configs_are_many_and_have_dataloaders():
+    # the walks below see the configs they should
+    assert len(_RUNNABLE) > 90
+    assert 'configs/pomp/pretrain.py' in _RUNNABLE
+    assert 'configs/miniworld/det_ov.py' in _RUNNABLE
+
+
+@pytest.mark.parametrize('path', _RUNNABLE)
+def test_pomp_loader_adds_nothing_to_dataloaders(path, work):
+    """tools/train.py and test.py run a config's dataloaders as written, as
+    Runner.from_cfg and each codebase's own tools do (no hidden collate_fn)."""
+    raw, loaded, scope = _dataloaders(path, work)
+    assert loaded == raw
+    if scope == 'mmpretrain':
+        # mmpretrain's tools/train.py fills in default_collate, Runner.from_cfg
+        # pseudo_collate: a cls config states it, so both run the same
+        for field, loader in raw.items():
+            assert loader.get('collate_fn') == {'type': 'default_collate'}, \
+                f'{path} {field}'
+
+
+@pytest.mark.parametrize('path', _RUNNABLE)
+def test_persistent_workers_only_with_workers(path, work):
+    """torch refuses persistent_workers with num_workers=0, and mmpretrain's
+    tools/train.py sets persistent_workers=True unless a config says False:
+    a loader without workers states False."""
+    raw, _, _ = _dataloaders(path, work)
+    for field, loader in raw.items():
+        workers = loader.get('num_workers', 0)
+        if workers == 0:
+            assert loader.get('persistent_workers') is False, \
+                f'{path} {field}: num_workers=0 needs persistent_workers=False'

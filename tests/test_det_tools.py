@@ -1,5 +1,4 @@
 """tools/det_demo.py and tools/test.py with a detection config + prompt."""
-import json
 import os.path as osp
 
 import cv2
@@ -36,16 +35,37 @@ def det_config(tmp_path, coco_data, clip_weights):
     return path, prompt
 
 
+def _detector_weights(cfg_path, path):
+    """A detector checkpoint of the config (MMEngine layout)."""
+    from mmengine.registry import MODELS, init_default_scope
+    import pomp_mm.det  # noqa: F401
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(cfg_path).model)
+    torch.save({'state_dict': model.state_dict(), 'meta': {},
+                'message_hub': {}}, path)
+    return path
+
+
 def test_demo_free_text(det_config, tmp_path, capsys):
+    """det_demo is ``infer.py det`` for one image: the same inferencer."""
+    from pomp_mm.apis import PompInferencer
     cfg, prompt = det_config
     image = osp.join(str(tmp_path), make_images(str(tmp_path), 1)[0][0])
     out = str(tmp_path / 'vis.png')
+    weights = _detector_weights(cfg, str(tmp_path / 'det.pth'))
     demo = det_demo
-    result = demo.main([image, cfg, '--prompt', prompt, '--texts',
-                        'red square . blue circle', '--out', out,
+    result = demo.main([image, cfg, '--weights', weights, '--prompt', prompt,
+                        '--texts', 'red square . blue circle', '--out', out,
                         '--score-thr', '0'])
     drawn = cv2.imread(out)
-    assert drawn is not None and drawn.shape == (SIZE, SIZE, 3)
+    # 96 px upscaled (nearest, x4) so the labels are legible
+    assert drawn is not None and drawn.shape == (4 * SIZE, 4 * SIZE, 3)
+    same = PompInferencer('det', model=cfg, weights=weights, prompt=prompt,
+                          score_thr=0.0)(
+        image, texts=['red square', 'blue circle'])['predictions'][0]
+    assert same['scores'] == pytest.approx(
+        result.pred_instances.scores.tolist(), rel=1e-5, abs=1e-6)
     names = result.pred_instances.label_names
     assert names and set(names) <= {'red square', 'blue circle'}
     labels = result.pred_instances.labels.tolist()
@@ -56,22 +76,27 @@ def test_demo_free_text(det_config, tmp_path, capsys):
     for bad, msg in ((['--texts', ' . '], 'no class name'),
                      (['--texts', 'a', '--out', str(tmp_path / 'x.gif')],
                       'expected a .png or .jpg')):
-        argv = [image, cfg, '--texts', 'a', '--out', out] + bad
+        argv = [image, cfg, '--weights', weights, '--texts', 'a', '--out',
+                out] + bad
         with pytest.raises(SystemExit):
             demo.main(argv)
         assert msg in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # no weights: refused, not random boxes
+        demo.main([image, cfg, '--texts', 'a', '--out', out])
+    assert '--weights' in capsys.readouterr().err
 
 
-def test_tools_test_loads_prompt_into_detector(det_config, tmp_path):
+def test_tools_test_refuses_a_prompt_alone_for_a_detector(det_config,
+                                                          tmp_path):
+    # a prompt with a trained detector: tests/test_det_prompt.py
     cfg, prompt = det_config
     out = str(tmp_path / 'metrics.json')
-    metrics = engine_test.main([cfg, prompt, '--out', out])
-    assert 'coco/novel_ap50' in metrics
-    assert json.load(open(out))['coco/novel_ap50'] == pytest.approx(
-        metrics['coco/novel_ap50'])
-    log = open(next(p for p in __import__('glob').glob(
-        str(tmp_path / 'work' / '*' / '*.log')))).read()
-    assert f'loaded prompt {prompt} into 1 learner(s)' in log
+    with pytest.raises(SystemExit) as e:
+        engine_test.main([cfg, prompt, '--out-metrics', out])
+    assert str(e.value.code).startswith(
+        f'test.py: error: the prompt file {prompt!r} alone for the detector '
+        'PompTwoStageDetector, whose own weights would stay untrained (AP 0)')
+    assert not osp.exists(out)
 
 
 def test_dump_text_features_npy_is_the_prompt_classifier(tmp_path,

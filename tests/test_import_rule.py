@@ -8,7 +8,8 @@ the module it imports:
   (the command-line helpers of the tools);
 * ``pomp_mm/cls``, ``seg``, ``det`` import no benchmark (``pomp_mm.benchmarks``
   or its old path ``pomp_mm.miniworld``) and not each other;
-* ``pomp_mm/engine`` (the train/test entry logic of the tools) sits between
+* ``pomp_mm/engine`` (the train/test entry logic of the tools) and
+  ``pomp_mm/apis`` (the inferencers) sit between
   the tasks and the benchmarks: core and tasks do not import it, and it
   imports no benchmark;
 * no module of ``pomp_mm`` imports a re-export shim (an old path kept for
@@ -34,7 +35,7 @@ TOOLS = osp.join(ROOT, 'tools')
 
 CORE = ('pomp_mm.core', )
 TASKS = ('pomp_mm.cls', 'pomp_mm.seg', 'pomp_mm.det')
-ENGINE = ('pomp_mm.engine', )
+ENGINE = ('pomp_mm.engine', 'pomp_mm.apis')
 BENCHMARKS = ('pomp_mm.benchmarks', 'pomp_mm.miniworld')
 #: Re-export modules at old paths (moved to -> kept for this release).
 SHIMS = {

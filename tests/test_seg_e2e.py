@@ -303,10 +303,9 @@ def test_coco_stuff_stage2_with_stage1_prompt(voc_run, clip_weights):
     assert 'loss_cls' in log and 'loss_mask' in log and 'loss_dice' in log
     found = re.search(r'mIoU-seen: ([\d.]+)\s+mIoU-unseen: ([\d.]+)', log)
     assert found, log[-2000:]
-    # the frozen stage-1 prompt is not trained: the checkpoint's ctx is
-    # the prompt file's
+    # the frozen stage-1 prompt is not trained, and a prompt file is not
+    # part of the model's checkpoint: the config's prompt_checkpoint (or
+    # tools/test.py --prompt) supplies it at test time
     state = safe_torch_load(str(tmp / 'zsseg' / 'iter_2.pth'))['state_dict']
-    ctx = [v for k, v in state.items() if k.endswith('prompt_learner.ctx')]
-    assert len(ctx) == 1
-    torch.testing.assert_close(
-        ctx[0], load_prompt_ctx(prompt, width=32, dtype=torch.float32))
+    assert not [k for k in state if k.endswith('prompt_learner.ctx')]
+    assert any('prompt_learner' not in k for k in state)

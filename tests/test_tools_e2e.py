@@ -72,7 +72,7 @@ def test_test_tool_with_prompt_and_full_checkpoint(trained):
     for ckpt in ('prompt_latest.pth', 'epoch_2.pth'):
         out = tmp / f'metrics_{ckpt}.json'
         metrics = test.main([CONFIG, str(work / ckpt), '--work-dir',
-                             str(tmp / 'test'), '--out', str(out),
+                             str(tmp / 'test'), '--out-metrics', str(out),
                              '--cfg-options', *_options(tmp)])
         assert json.loads(out.read_text()) == pytest.approx(metrics)
         results.append(metrics['accuracy/top1'])
@@ -138,7 +138,7 @@ def test_two_process_gloo_train_and_test_match_one_process(trained):
     proc = subprocess.run(
         ['bash', osp.join(ROOT, 'tools', 'dist_test.sh'), CONFIG,
          str(work / 'prompt_latest.pth'), '2', '--work-dir', str(dist),
-         '--out', str(out2), *opts], cwd=ROOT, env=env,
+         '--out-metrics', str(out2), *opts], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     single = engine_test.main([CONFIG, str(work / 'prompt_latest.pth'),

@@ -11,7 +11,8 @@ default_hooks = dict(
     # CheckpointHook + atomic writes, safe --resume, work-dir lock
     checkpoint=dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='VisualizationHook', enable=False),
+    # mmpretrain's hook, drawing RGB colours and legible labels (--show-dir)
+    visualization=dict(type='PompClsVisualizationHook', enable=False),
 )
 custom_hooks = [
     dict(type='VocabularyHook'),        # class names from the datasets

@@ -42,6 +42,7 @@ val_dataloader = dict(
     collate_fn=dict(type='default_collate'),
     batch_size=128,
     num_workers=0,
+    persistent_workers=False,  # True needs num_workers > 0
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='MiniWorldClassification', split='source',
                  images_per_class=1, sample_seed=2, max_classes=2000,

@@ -32,6 +32,7 @@ test_pipeline = [
 test_dataloader = dict(
     batch_size=8,
     num_workers=0,
+    persistent_workers=False,  # True needs num_workers > 0
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='MiniWorldSegDataset', data_root=data_root,
                  split='test', pipeline=test_pipeline))

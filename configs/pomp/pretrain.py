@@ -39,6 +39,7 @@ train_dataloader = dict(
     collate_fn=dict(type='default_collate'),
     batch_size=32,
     num_workers=0,
+    persistent_workers=False,  # True needs num_workers > 0
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='EmbeddedDataset', data_root=data_root, split='train',
                  pipeline=train_pipeline))
@@ -46,6 +47,7 @@ val_dataloader = dict(
     collate_fn=dict(type='default_collate'),
     batch_size=64,
     num_workers=0,
+    persistent_workers=False,  # True needs num_workers > 0
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='EmbeddedDataset', data_root=data_root, split='val',
                  pipeline=test_pipeline))

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
         # the prompt goes the way of tools/test.py PROMPT: into every
         # prompt learner of the built model
         argv = [config] + ([args.prompt] if args.prompt else []) + [
-            '--out', out, '--work-dir',
+            '--out-metrics', out, '--work-dir',
             osp.join(args.work_dir, args.method, name)
         ]
         options = list(args.cfg_options or [])

@@ -8,6 +8,8 @@
   backbone, for a linear probe (``ImageClassifier`` + ``LinearClsHead``).
 * :class:`CLIPRetriever`: zero-shot image-text retrieval (mmpretrain's
   ``RetrievalTestLoop`` and ``RetrievalRecall``).
+* :class:`~.visualization.PompClsVisualizationHook`: mmpretrain's
+  visualization hook with RGB colours, legible labels and unique names.
 * :mod:`.datasets`: ImageNet-21K, class folders, the transfer datasets,
   few-shot subsets and the embedded default data.
 """
@@ -18,6 +20,7 @@ from .zeroshot import TEMPLATE_SETS, TemplateCLIPClassifier, resolve_templates
 # __getattr__: ``MiniWorldCaptions`` from its old path (moved to the benchmark)
 from .retrieval import CLIPRetriever, __getattr__  # noqa: F401
 from . import zoo  # noqa: F401,E402  (registers the transfer-method zoo)
+from . import visualization  # noqa: F401,E402  (PompClsVisualizationHook)
 
 __all__ = [
     'CLIPClassifierBase', 'PromptCLIPClassifier', 'TemplateCLIPClassifier',

@@ -56,7 +56,39 @@ class _WeightsOnlyTorch(types.ModuleType):
         """``torch.load`` through :func:`safe_torch_load`; ``weights_only``
         and ``pickle_module`` arguments are ignored (always weights-only)."""
         from pomp_mm.core.checkpoint import safe_torch_load
-        return safe_torch_load(f, map_location=map_location)
+        obj = safe_torch_load(f, map_location=map_location)
+        return _carry_prompt_meta(obj, f)
+
+
+#: The key of a prompt file's ``{'path', 'meta'}`` in its state dict's
+#: ``_metadata`` (no module is named so; torch looks modules up by name).
+PROMPT_META_KEY = '~pomp_mm_prompt_file'
+
+
+def _carry_prompt_meta(obj: Any, f: Any) -> Any:
+    """A prompt file's path and ``meta``, carried to ``load_state_dict``.
+
+    MMEngine's ``_load_checkpoint_to_model`` passes on only the state
+    dict, and keeps its ``_metadata``: the file's name and ``meta`` ride
+    there, so the prompt's ``meta`` is checked against the model it goes
+    into and the log names the file.
+    """
+    state = obj.get('state_dict') if isinstance(obj, dict) else None
+    if not (isinstance(state, dict) and isinstance(state.get('ctx'),
+                                                   torch.Tensor)):
+        return obj
+    from collections import OrderedDict
+
+    from pomp_mm.core.prompt import is_prompt_state
+    if not is_prompt_state(state):
+        return obj
+    state = OrderedDict(state)
+    metadata = OrderedDict(getattr(obj['state_dict'], '_metadata', {}))
+    meta = obj.get('meta') if isinstance(obj.get('meta'), dict) else {}
+    name = getattr(f, 'name', f) if not isinstance(f, str) else f
+    metadata[PROMPT_META_KEY] = {'path': str(name), 'meta': meta}
+    state._metadata = metadata
+    return dict(obj, state_dict=state)
 
 
 def _prompt_aware(load_state_dict: Callable) -> Callable:
@@ -78,16 +110,48 @@ def _prompt_aware(load_state_dict: Callable) -> Callable:
         own = unwrap_model(module)
         if is_prompt_state(state_dict) and not hasattr(own, 'ctx'):
             shape = tuple(state_dict['ctx'].shape)
-            names = load_prompt(module, state_dict, 'the checkpoint',
-                                required=False, log=False)
+            carried = getattr(state_dict, '_metadata', {}).get(
+                PROMPT_META_KEY, {})
+            source = carried.get('path', 'the checkpoint')
+            _refuse_untrained_detector(own, source)
+            names = load_prompt(module, state_dict, source, required=False,
+                                log=False, meta=carried.get('meta'))
             if names:
                 print_log(f"loaded the checkpoint's prompt ctx {shape} into "
-                          f'{", ".join(names)}', logger='current')
+                          f'{", ".join(names)} (prompt file {source})',
+                          logger='current')
                 return
         return load_state_dict(module, state_dict, strict, logger)
 
     load.pomp_prompt_aware = True
     return load
+
+
+def is_mmdet_detector(model: Any) -> bool:
+    """Whether ``model`` (unwrapped) is an mmdet detector, whose weights
+    beyond CLIP and the prompt come only from a trained checkpoint (mmdet
+    is not imported for this)."""
+    import sys
+    if 'mmdet.models' not in sys.modules:
+        return False
+    from mmdet.models.detectors import BaseDetector
+    return isinstance(model, BaseDetector)
+
+
+def _refuse_untrained_detector(model: Any, source: str) -> None:
+    """A prompt-only file as the checkpoint of an mmdet detector: the
+    detector's own weights (RPN, RoI heads, ...) would stay as built, and
+    the test would report AP 0 with exit code 0. One-line error instead."""
+    if not is_mmdet_detector(model):
+        return
+    from pomp_mm.core.checkpoint import CheckpointMismatchError
+    raise CheckpointMismatchError(
+        f'{source} is a prompt-only file, given as the checkpoint of the '
+        f'detector {type(model).__name__}, whose own weights would stay '
+        'untrained (AP 0); expected a trained detector checkpoint, with the '
+        'prompt given by config (--cfg-options model.roi_head.bbox_head.'
+        'cls_predictor_cfg.prompt_learner.prompt_checkpoint=PROMPT.pth) or '
+        'pomp_mm\'s tools/test.py CONFIG DET.pth --prompt PROMPT.pth')
 
 
 def patch_mmengine_checkpoint_loading() -> bool:

@@ -82,6 +82,31 @@ def _quiet_root_logger():
         root.setLevel(level)
 
 
+def weights_fingerprint(state_dict: Dict[str, torch.Tensor]) -> str:
+    """A short fingerprint of CLIP weights, the same whatever file format
+    or precision they were stored in.
+
+    sha256 over the sorted keys, each tensor's shape and up to 4096 of its
+    values (evenly strided, as float32): cheap (milliseconds for ViT-B-16)
+    and different for any two trainings or random inits of one
+    architecture. Prompt files record it (``meta.clip_fingerprint``) so a
+    prompt is not silently used with other weights of the same CLIP model.
+
+    Returns:
+        str: ``'sha256:'`` and the first 16 hex digits.
+    """
+    import hashlib
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        value = state_dict[key].detach()
+        flat = value.reshape(-1)
+        step = max(1, flat.numel() // 4096)
+        sample = flat[::step][:4096].to(torch.float32).cpu().contiguous()
+        digest.update(f'{key}:{tuple(value.shape)};'.encode())
+        digest.update(sample.numpy().tobytes())
+    return 'sha256:' + digest.hexdigest()[:16]
+
+
 def _is_torchscript(path: str) -> bool:
     if not zipfile.is_zipfile(path):
         return False
@@ -257,8 +282,14 @@ class FrozenCLIP(nn.Module):
                     f'{model_name!r}: {problem}; choose the model_name the '
                     'weights were trained with')
             self.model.load_state_dict(sd, strict=True)
+        #: :func:`weights_fingerprint` of the loaded weights (None for a
+        #: random CLIP); prompt files record it and are checked against it
+        self.fingerprint = weights_fingerprint(sd) if sd is not None \
+            else None
+        if sd is not None:
             print_log(f'FrozenCLIP {model_name}: weights loaded from '
-                      f'{checkpoint} ({fmt})', logger='current')
+                      f'{checkpoint} ({fmt}), fingerprint {self.fingerprint}',
+                      logger='current')
         if not hasattr(self.model, 'token_embedding'):
             raise ValueError(
                 f'CLIP model {model_name!r} has no plain text transformer '

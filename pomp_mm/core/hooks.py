@@ -221,7 +221,12 @@ class PromptCheckpointHook(Hook):
     hook writes ``prompt_epoch_{n}.pth`` (``prompt_iter_{n}.pth``) in the
     official POMP format, ``{'state_dict': {'ctx': ...}, 'epoch': n}``, plus
     ``prompt_latest.pth``. These few-KB files are what the downstream task
-    configs load. Files are written to a temp name, then renamed. A ctx
+    configs load. Its ``meta`` describes the prompt
+    (:meth:`~pomp_mm.core.PompPromptLearner.prompt_meta`: CLIP model and
+    weights fingerprint, width, n_ctx, class-token position, CSC, context
+    length, tokenizer, training vocabulary size and hash, pomp_mm version)
+    and holds the run's config text; loading checks it against the CLIP the
+    prompt goes into. Files are written to a temp name, then renamed. A ctx
     holding NaN or Inf is never written: :class:`NonFiniteError` stops the
     save (the MMEngine checkpoint too), so the previous files stay.
 
@@ -246,6 +251,8 @@ class PromptCheckpointHook(Hook):
         state = checkpoint.get('state_dict', {})
         keys = [k for k in state if k == self.key or
                 k.endswith('.' + self.key)]
+        if not keys and self._frozen_prompt_file(runner):
+            return  # a frozen prompt file is not saved: it is the file
         if len(keys) != 1:
             print_log(f'PromptCheckpointHook: found {len(keys)} keys ending '
                       f'with {self.key!r}; no prompt file written',
@@ -260,10 +267,7 @@ class PromptCheckpointHook(Hook):
         ctx = state[keys[0]]
         info = {'iter': it, 'key': keys[0],
                 'n_ctx': int(ctx.shape[-2]), 'width': int(ctx.shape[-1])}
-        model = unwrap_model(runner.model)
-        clip = getattr(getattr(model, 'prompt_learner', None), 'clip', None)
-        if clip is not None:
-            info['clip_model'] = clip.model_name
+        info.update(self._learner_meta(runner, keys[0]))
         path = osp.join(out_dir, name)
         summary = non_finite_summary(ctx)
         if summary:
@@ -275,6 +279,54 @@ class PromptCheckpointHook(Hook):
         save_prompt(osp.join(out_dir, 'prompt_latest.pth'), ctx,
                     epoch=epoch, meta=info)
         runner.logger.info(f'prompt saved to {path}')
+
+    def _frozen_prompt_file(self, runner) -> bool:
+        """Every learner whose ctx the key names is a frozen prompt file,
+        left out of checkpoints (logged once)."""
+        from .prompt import PompPromptLearner
+        model = unwrap_model(runner.model)
+        learners = [(n, m) for n, m in model.named_modules()
+                    if isinstance(m, PompPromptLearner) and
+                    f'{n}.ctx'.endswith(self.key)]
+        if not learners or not all(m._frozen_from_config()
+                                   for _, m in learners):
+            return False
+        if not getattr(self, '_frozen_logged', False):
+            self._frozen_logged = True
+            print_log('PromptCheckpointHook: the prompt is frozen (from '
+                      f'{learners[0][1].ctx_source}); no prompt file written',
+                      logger='current')
+        return True
+
+    @staticmethod
+    def _learner_meta(runner, key: str) -> dict:
+        """The saved learner's :meth:`~PompPromptLearner.prompt_meta` (its
+        CLIP, fingerprint, position, training vocabulary, ...) and the
+        run's config text; ``{}`` if the key names no learner."""
+        from .prompt import PompPromptLearner
+        from .vocabulary import PhaseVocabularies
+        model = unwrap_model(runner.model)
+        name = key[:-len('.ctx')] if key.endswith('.ctx') else ''
+        try:
+            learner = model.get_submodule(name) if name else model
+        except AttributeError:
+            return {}
+        if not isinstance(learner, PompPromptLearner):
+            return {}
+        vocabularies = getattr(model, 'vocabularies', None)
+        names = vocabularies.get('train') if isinstance(
+            vocabularies, PhaseVocabularies) else None
+        info = learner.prompt_meta(names)
+        cfg = getattr(runner, 'cfg', None)
+        if cfg is not None:
+            if getattr(runner, '_pomp_config_text', None) is None:
+                try:  # formatted once per run
+                    text = cfg.pretty_text
+                except Exception:  # noqa: BLE001 - an unformattable config
+                    text = str(cfg)
+                runner._pomp_config_text = text
+            info['config'] = runner._pomp_config_text
+        return info
 
 
 @HOOKS.register_module()

@@ -58,10 +58,12 @@ class PompPromptLearner(nn.Module):
             (:mod:`~pomp_mm.core.fast_text`) whenever it applies: class
             token at the end, one shared ``ctx``, a standard causal text
             tower. False always runs the plain path. Defaults to True.
-        check_clip_model (bool): Refuse a prompt file whose
-            ``meta.clip_model`` names another CLIP model than this one
-            (same width, e.g. ViT-B-32 vs ViT-B-16, would load silently).
-            Defaults to True.
+        check_clip_model (bool): Check a prompt file's ``meta`` against
+            this learner (see :meth:`check_meta`): the CLIP model name
+            (same width, e.g. ViT-B-32 vs ViT-B-16, would load silently),
+            the fingerprint of the CLIP weights and the class-token
+            position must match. False skips these checks (the ctx shape
+            is always checked). Defaults to True.
     """
 
     def __init__(self,
@@ -163,21 +165,118 @@ class PompPromptLearner(nn.Module):
         #: where ctx came from: a prompt file, 'ctx_init' or 'random'
         self.ctx_source = prompt_checkpoint if loaded is not None else (
             'ctx_init' if init is not None else 'random')
+        self._state_prefix = ''
+        self._register_state_dict_hook(PompPromptLearner._drop_frozen_ctx)
+        self.register_load_state_dict_post_hook(
+            PompPromptLearner._forgive_missing_ctx)
         if loaded is not None:
             print_log(f'PompPromptLearner: prompt ctx {tuple(ctx.shape)} '
                       f'loaded from {prompt_checkpoint}', logger='current')
 
     def _check_meta(self, path: str, meta: dict) -> None:
-        """Refuse a prompt trained for another CLIP model (the ``meta``
-        pomp_mm writes; files without it, official ones included, pass)."""
+        self.check_meta(meta, path)
+
+    def check_meta(self, meta: dict, source: str) -> None:
+        """Refuse a prompt whose file ``meta`` says it does not fit here.
+
+        Checked (each only when the file records it; official files and
+        old pomp_mm files without ``meta`` pass): ``clip_model`` (the
+        open_clip name), ``clip_fingerprint`` (the weights, see
+        :func:`~pomp_mm.core.clip.weights_fingerprint`: another training
+        or init of the same architecture is a real mistake, e.g. a prompt
+        of another world's tiny CLIP) and ``class_token_position``.
+        ``n_ctx`` is adopted from the file by design; ``class_specific``
+        and the text width follow from the ctx shape, checked always.
+        ``check_clip_model=False`` skips these checks.
+
+        Raises:
+            ValueError: One line naming the file's value and this
+            learner's.
+        """
+        if not self.check_clip_model or not meta:
+            return
+        flag = '(check_clip_model=False overrides)'
         trained = meta.get('clip_model')
         own = getattr(self.clip, 'model_name', None)
-        if self.check_clip_model and trained and own and trained != own:
+        if trained and own and trained != own:
             raise ValueError(
-                f'prompt {path!r} was trained for CLIP {trained!r} (its '
+                f'prompt {source!r} was trained for CLIP {trained!r} (its '
                 f"meta.clip_model) but goes into CLIP {own!r}; use a prompt "
-                'trained for this CLIP model (check_clip_model=False '
-                'overrides)')
+                f'trained for this CLIP model {flag}')
+        trained = meta.get('clip_fingerprint')
+        own = getattr(self.clip, 'fingerprint', None)
+        if trained and own and trained != own:
+            raise ValueError(
+                f'prompt {source!r} was trained on CLIP weights {trained} '
+                f'(its meta.clip_fingerprint, file '
+                f'{meta.get("clip_checkpoint")!r}) but goes into CLIP '
+                f'{self.clip.model_name!r} with weights {own} (file '
+                f'{self.clip.checkpoint!r}); use the CLIP weights the prompt '
+                f'was trained on, or a prompt trained on these {flag}')
+        trained = meta.get('class_token_position')
+        if trained and trained != self.class_token_position:
+            raise ValueError(
+                f'prompt {source!r} was trained with class_token_position='
+                f'{trained!r} (its meta.class_token_position) but this '
+                f'learner has {self.class_token_position!r}; set '
+                f'class_token_position={trained!r} {flag}')
+
+    def prompt_meta(self, vocabulary: Optional[Sequence[str]] = None
+                    ) -> dict:
+        """The ``meta`` a prompt file of this learner records (plain data).
+
+        Args:
+            vocabulary (Sequence[str], optional): The training vocabulary;
+                defaults to the learner's current one.
+
+        Returns:
+            dict: ``clip_model``, ``clip_fingerprint``, ``clip_checkpoint``
+            (the file's name), ``width``, ``n_ctx``,
+            ``class_token_position``, ``class_specific``,
+            ``context_length``, ``tokenizer``, ``vocabulary_size``,
+            ``vocabulary_hash`` and ``pomp_mm_version``.
+        """
+        import os.path as osp
+
+        from pomp_mm.version import __version__
+        names = list(self.class_names if vocabulary is None else vocabulary)
+        clip = self.clip
+        checkpoint = getattr(clip, 'checkpoint', None)
+        return dict(
+            clip_model=getattr(clip, 'model_name', None),
+            clip_fingerprint=getattr(clip, 'fingerprint', None),
+            clip_checkpoint=osp.basename(checkpoint) if checkpoint else None,
+            width=int(self.ctx.shape[-1]),
+            n_ctx=int(self.n_ctx),
+            class_token_position=self.class_token_position,
+            class_specific=bool(self.class_specific),
+            context_length=int(clip.context_length),
+            tokenizer=type(clip.tokenizer).__name__,
+            vocabulary_size=len(names),
+            vocabulary_hash=vocabulary_hash(names),
+            pomp_mm_version=__version__)
+
+    # -- state dict: a frozen prompt file is not part of checkpoints -------
+    def _frozen_from_config(self) -> bool:
+        """A frozen ctx from a prompt file (configured, or given to a tool):
+        it is not saved in checkpoints (the file is the prompt), and a ctx
+        stored by an older checkpoint does not replace it. A frozen
+        ``ctx_init`` or random ctx is saved and loaded as before."""
+        return not self.ctx.requires_grad and \
+            self.ctx_source not in ('random', 'ctx_init')
+
+    @staticmethod
+    def _drop_frozen_ctx(module, state_dict, prefix, local_metadata):
+        if module._frozen_from_config():
+            state_dict.pop(prefix + 'ctx', None)
+
+    @staticmethod
+    def _forgive_missing_ctx(module, incompatible_keys):
+        if module._frozen_from_config():
+            key = module._state_prefix + 'ctx'
+            if key in incompatible_keys.missing_keys:
+                incompatible_keys.missing_keys.remove(key)
+
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,
                               error_msgs) -> None:
@@ -192,7 +291,14 @@ class PompPromptLearner(nn.Module):
         """
         key = prefix + 'ctx'
         own = tuple(self.ctx.shape)
-        if key in state_dict:
+        self._state_prefix = prefix
+        if key in state_dict and self._frozen_from_config():
+            print_log(f'PompPromptLearner: ignoring the checkpoint\'s '
+                      f'{key!r} (an older checkpoint stored it); the '
+                      f'configured frozen prompt ({self.ctx_source}) is '
+                      'used', logger='current')
+            state_dict = {k: v for k, v in state_dict.items() if k != key}
+        elif key in state_dict:
             value = state_dict[key]
             if tuple(value.shape) != own:
                 raise CheckpointMismatchError(
@@ -526,6 +632,14 @@ class PompPromptLearner(nn.Module):
                 f'fast_text={self.fast_text}')
 
 
+def vocabulary_hash(names: Sequence[str]) -> str:
+    """``'sha256:'`` + 16 hex digits of the class names in label order
+    (one per line), as prompt files record their training vocabulary."""
+    import hashlib
+    text = '\n'.join(names).encode('utf-8')
+    return 'sha256:' + hashlib.sha256(text).hexdigest()[:16]
+
+
 #: The keys of a prompt-only state dict: pomp_mm's and the official
 #: format (``ctx``), and the Dassl trainer's prompt learner buffers.
 PROMPT_FILE_KEYS = frozenset({'ctx', 'token_prefix', 'token_suffix'})
@@ -547,7 +661,8 @@ def load_prompt(model: nn.Module,
                 prompt: Union[str, dict],
                 source: Optional[str] = None,
                 required: bool = True,
-                log: bool = True) -> List[str]:
+                log: bool = True,
+                meta: Optional[dict] = None) -> List[str]:
     """Put a prompt into every :class:`PompPromptLearner` of ``model``.
 
     The one prompt route of pomp_mm (tools, inference APIs, MMEngine's
@@ -568,6 +683,9 @@ def load_prompt(model: nn.Module,
             returns ``[]``. Defaults to True.
         log (bool): Log ``prompt SOURCE -> learner names``. Defaults to
             True.
+        meta (dict, optional): The ``meta`` of the file a loaded prompt
+            state came from, checked as a file's is
+            (:meth:`PompPromptLearner.check_meta`). Defaults to None.
 
     Returns:
         list[str]: The learners' module names (``''`` for the model
@@ -593,6 +711,7 @@ def load_prompt(model: nn.Module,
                                               dtype=key[1])
             learner.load_prompt(prompt, files[key])
         else:
+            learner.check_meta(meta or {}, source)
             learner.adopt_ctx(prompt['ctx'], source)
     if log:
         print_log(f'prompt {source} -> '

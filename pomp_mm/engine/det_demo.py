@@ -7,8 +7,11 @@
 ``--texts`` is a ``' . '``-separated list of class names, a class-name file
 (one per line) or a built-in list (``coco``, ``lvis_v1``, ``objects365v2``,
 ...). The prompt's text features for these names become the detector's
-classifier; the boxes are drawn with mmdet's ``DetLocalVisualizer`` and
-written (atomically) to ``--out``. Each detection is also printed as
+classifier; the boxes are drawn in a palette colour per class
+(:mod:`pomp_mm.apis.visualization`, any vocabulary size, small images
+upscaled before the labels) and written (atomically) to ``--out``.
+It is ``tools/infer.py det IMAGE --config CONFIG ...`` for one image (both
+run :func:`pomp_mm.apis.PompInferencer`). Each detection is also printed as
 ``name score x1 y1 x2 y2``.
 
 The logic of ``tools/det_demo.py`` (a thin CLI over :func:`main`).
@@ -20,11 +23,11 @@ from typing import List, Optional, Sequence
 
 import cv2
 import mmcv
+import numpy as np
 from mmengine.config import DictAction
 
 import pomp_mm  # noqa: F401
 from pomp_mm.core.checkpoint import atomic_write
-from pomp_mm.core.prompt import load_prompt
 from pomp_mm.utils.cli import (CliError, check_checkpoint_file,
                                read_config)
 
@@ -52,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         'POMP-prompt open-vocabulary detector')
     parser.add_argument('image', help='image file')
     parser.add_argument('config', help='a configs/det/*.py config')
-    parser.add_argument('--weights', help='trained detector checkpoint '
-                        '(MMEngine .pth); without it the weights are random')
+    parser.add_argument('--weights', required=True,
+                        help='trained detector checkpoint (MMEngine .pth)')
     parser.add_argument('--prompt', help='prompt file loaded into the '
                         'classifier (official POMP or pomp_mm format)')
     parser.add_argument('--texts', required=True,
@@ -71,7 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None):
-    """Run the demo; returns the predicted ``DetDataSample``."""
+    """Run the demo; returns the predicted ``DetDataSample``.
+
+    An alias of ``tools/infer.py det IMAGE --config CONFIG ...`` (the same
+    :func:`pomp_mm.apis.PompInferencer`) that writes its one picture to
+    ``--out``."""
     parser = build_parser()
     args = parser.parse_args(argv)
     for flag, path in (('image', args.image), ('config', args.config),
@@ -89,41 +96,34 @@ def main(argv: Optional[Sequence[str]] = None):
         cfg = read_config(args.config)
     except (ValueError, FileNotFoundError, CliError) as e:
         parser.error(str(e))
-
-    from mmdet.apis import inference_detector, init_detector
-    from mmdet.registry import VISUALIZERS
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    model = init_detector(cfg, checkpoint=args.weights, device=args.device)
-    if not hasattr(model, 'classifiers'):
-        parser.error(f'config {args.config}: model {type(model).__name__} is '
-                     'not a PompTwoStageDetector')
-    if args.prompt:
-        try:
-            load_prompt(model, args.prompt, log=False)
-        except ValueError as e:
-            parser.error(str(e))
-    model.set_vocabulary(names, 'test', force=True)
 
-    result = inference_detector(model, args.image)
-    image = mmcv.imconvert(mmcv.imread(args.image), 'bgr', 'rgb')
-    visualizer = VISUALIZERS.build(cfg.visualizer)
-    visualizer.dataset_meta = dict(classes=names, palette='random')
-    visualizer.add_datasample('demo', image, data_sample=result,
-                              draw_gt=False, show=False,
-                              pred_score_thr=args.score_thr)
-    drawn = mmcv.imconvert(visualizer.get_image(), 'rgb', 'bgr')
+    from pomp_mm.apis import PompInferencer
+    from pomp_mm.apis.visualization import draw_detection
+    try:
+        inferencer = PompInferencer('det', model=cfg, weights=args.weights,
+                                    prompt=args.prompt, device=args.device,
+                                    score_thr=args.score_thr)
+        if not hasattr(inferencer.model, 'classifiers'):
+            parser.error(f'config {args.config}: model '
+                         f'{type(inferencer.model).__name__} is not a '
+                         'PompTwoStageDetector')
+        out = inferencer(args.image, texts=names, return_datasamples=True)
+    except ValueError as e:
+        parser.error(str(e))
+    result = out['predictions'][0]
+    pred = inferencer.to_dict(result)
+    drawn = draw_detection(mmcv.imread(args.image), np.asarray(
+        pred['bboxes'], np.float64).reshape(-1, 4), pred['labels'],
+        pred['scores'], names)
     ok, buf = cv2.imencode(ext, drawn)
     if not ok:
         sys.exit(f'{PROG}: error: could not encode {args.out}')
     atomic_write(args.out, lambda f: f.write(buf.tobytes()))
-    pred = result.pred_instances
-    keep = pred.scores >= args.score_thr
-    for name, score, box in zip(
-            [n for n, k in zip(pred.label_names, keep.tolist()) if k],
-            pred.scores[keep].tolist(), pred.bboxes[keep].tolist()):
+    for name, score, box in zip(pred['label_names'], pred['scores'],
+                                pred['bboxes']):
         print(f'{name}\t{score:.3f}\t' + ' '.join(f'{v:.1f}' for v in box))
-    print(f'{int(keep.sum())} detection(s) >= {args.score_thr} over '
+    print(f'{len(pred["labels"])} detection(s) >= {args.score_thr} over '
           f'{len(names)} class(es) -> {args.out}')
     return result
-

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
 import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 
 from pomp_mm.core.checkpoint import (UnsafeCheckpointError,
                                      checkpoint_file_problem,
@@ -296,7 +296,12 @@ def check_output_file(path: str, flag: str = '--out') -> None:
 
 
 def load_config(args: argparse.Namespace) -> Config:
-    """Read the config and apply the CLI flags (OpenMMLab conventions)."""
+    """Read the config and apply the CLI flags (OpenMMLab conventions).
+
+    Only what the flags ask for changes (``--cfg-options``, ``--work-dir``,
+    ``--launcher``; ``work_dir`` defaults to ``./work_dirs/<config name>``
+    as in OpenMMLab's tools): no dataloader or other default is filled in.
+    """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     cfg = read_config(args.config)
@@ -310,11 +315,9 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     check_work_dir(cfg.work_dir)
-    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        if cfg.get(field, None) is not None:
-            defaults = ConfigDict(collate_fn={'type': 'default_collate'})
-            defaults.update(cfg[field])
-            cfg[field] = defaults
+    # Nothing else is added: a config runs the same here, under plain
+    # Runner.from_cfg and under each codebase's own tools/train.py (a config
+    # states its collate_fn; without one MMEngine uses pseudo_collate).
     return cfg
 
 

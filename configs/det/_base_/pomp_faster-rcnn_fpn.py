@@ -12,7 +12,8 @@ default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
 
 # Local files only; nothing is downloaded. Override on the command line:
 #   --cfg-options model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner\
-#   .prompt_checkpoint=PROMPT.pth   (or pass PROMPT to tools/test.py)
+#   .prompt_checkpoint=PROMPT.pth   (or: tools/test.py CONFIG DET.pth
+#   --prompt PROMPT.pth)
 clip_checkpoint = 'checkpoints/ViT-B-16.pt'
 prompt_checkpoint = None  # e.g. the released nctx16 POMP prompt
 

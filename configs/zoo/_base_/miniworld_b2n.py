@@ -34,6 +34,7 @@ train_dataloader = dict(
     collate_fn=dict(type='default_collate'),
     batch_size=32,
     num_workers=0,
+    persistent_workers=False,  # True needs num_workers > 0
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='MiniWorldClassification', split=target,
                  subset='seen', images_per_class=shots, sample_seed=11,
@@ -42,6 +43,7 @@ val_dataloader = dict(
     collate_fn=dict(type='default_collate'),
     batch_size=128,
     num_workers=0,
+    persistent_workers=False,  # True needs num_workers > 0
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='MiniWorldClassification', split=target,
                  subset='seen', images_per_class=4, sample_seed=12,
@@ -51,6 +53,7 @@ test_dataloader = dict(
     collate_fn=dict(type='default_collate'),
     batch_size=128,
     num_workers=0,
+    persistent_workers=False,  # True needs num_workers > 0
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='MiniWorldClassification', split=target,
                  subset='seen', images_per_class=10, sample_seed=3,

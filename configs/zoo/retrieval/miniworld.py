@@ -15,6 +15,7 @@ test_dataloader = dict(
     collate_fn=dict(type='default_collate'),
     batch_size=100,
     num_workers=0,
+    persistent_workers=False,  # True needs num_workers > 0
     sampler=dict(type='SequentialSampler', subsample_type='sequential'),
     dataset=dict(type='MiniWorldCaptions', split='mixed200', subset='all',
                  images_per_class=1, captions_per_image=5, sample_seed=5,

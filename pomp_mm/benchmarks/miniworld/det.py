@@ -10,6 +10,7 @@ import os.path as osp
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
+from pomp_mm.apis.visualization import palette
 from pomp_mm.core.vocabulary import read_vocabulary_file
 
 __all__ = ['MiniWorldCocoDataset']
@@ -45,9 +46,12 @@ class MiniWorldCocoDataset(CocoDataset):
                 f'{osp.join(data_root, ann_file)} not found: the export at '
                 f'{data_root} has no {split!r} split')
         classes = meta['seen'] if subset == 'seen' else meta['classes']
+        # a colour per class for any vocabulary size: COCO's 80 colours
+        # made mmdet's visualizer fail on the 200 mini-world classes
         metainfo = dict(kwargs.pop('metainfo', None) or {}, classes=classes,
                         base_classes=meta['seen'],
-                        novel_classes=meta['unseen'])
+                        novel_classes=meta['unseen'],
+                        palette=palette(len(classes)))
         super().__init__(data_root=data_root, ann_file=ann_file,
                          data_prefix=dict(img=f'images/{split}/'),
                          metainfo=metainfo, **kwargs)

@@ -9,6 +9,7 @@ import os.path as osp
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from pomp_mm.apis.visualization import palette
 from pomp_mm.core.vocabulary import read_vocabulary_file
 from pomp_mm.seg.splits import IGNORE_INDEX
 
@@ -41,9 +42,11 @@ class MiniWorldSegDataset(BaseSegDataset):
                 f'{img_dir} not found: the export at {data_root} has no '
                 f'{split!r} split')
         kwargs.setdefault('metainfo', {})
+        # a colour per class for any vocabulary size (mmseg's visualizer)
         kwargs['metainfo'] = dict(kwargs['metainfo'], classes=meta['classes'],
                                   seen_classes=meta['seen'],
-                                  unseen_classes=meta['unseen'])
+                                  unseen_classes=meta['unseen'],
+                                  palette=palette(len(meta['classes'])))
         super().__init__(
             data_root=data_root,
             data_prefix=dict(img_path=f'images/{split}',
