@@ -156,3 +156,73 @@ def test_prompt_flag_takes_a_prompt_file_only(trained):
             engine_test.main([t['cfg'], *argv, '--work-dir',
                               str(t['tmp'] / 'bad')])
         assert str(e.value.code) == want
+
+
+def test_mmdet_det_inferencer_with_detector_weights_and_configured_prompt(
+        trained):
+    """mmdet's own DetInferencer(config with the prompt, weights=DET.pth),
+    given the test set's classes as texts='a . b .', predicts what
+    tools/test.py CONFIG DET.pth --prompt P does; without texts it uses the
+    checkpoint's (training) classes, and says so."""
+    from mmdet.apis import DetInferencer
+    t = trained
+    cfg = Config.fromfile(t['cfg'])
+    cfg.model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner \
+        .prompt_checkpoint = t['p2']
+    cfg.model.test_cfg.rcnn.score_thr = 0.0
+    with_prompt = str(t['tmp'] / 'det_with_p2.py')
+    cfg.dump(with_prompt)
+    out = str(t['tmp'] / 'inf.pkl')
+    engine_test.main([with_prompt, t['det'], '--out', out, '--work-dir',
+                      str(t['tmp'] / 'inf_ref')])
+    want = mmengine.load(out)
+    files = [r['img_path'] for r in want]
+    test_classes = list(cfg.test_dataloader.dataset.metainfo.classes)
+    train_classes = list(cfg.train_dataloader.dataset.metainfo.classes)
+    assert len(test_classes) == 65 and len(train_classes) == 48
+    inferencer = DetInferencer(model=with_prompt, weights=t['det'],
+                               device='cpu', show_progress=False)
+    model = inferencer.model
+    assert model.vocabularies.get('test') == train_classes  # dataset_meta
+    got = inferencer(files, texts=' . '.join(test_classes) + ' .',
+                     return_datasamples=True)['predictions']
+    assert model.vocabulary == test_classes
+    for sample, ref in zip(got, want):
+        pred, ref = sample.pred_instances, ref['pred_instances']
+        assert len(pred.scores) == len(ref['scores']) > 0
+        torch.testing.assert_close(pred.scores, ref['scores'], rtol=1e-4,
+                                   atol=0)
+        assert pred.labels.tolist() == ref['labels'].tolist()
+    # no texts: the checkpoint's 48 training classes, not mmdet's COCO 80
+    plain = inferencer(files[:1], return_datasamples=True)['predictions'][0]
+    assert model.vocabulary == train_classes
+    assert int(plain.pred_instances.labels.max()) < 48
+    # the test can fail: the other prompt predicts otherwise
+    cfg.model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner \
+        .prompt_checkpoint = t['p1']
+    other = str(t['tmp'] / 'det_with_p1.py')
+    cfg.dump(other)
+    p1 = DetInferencer(model=other, weights=t['det'], device='cpu',
+                       show_progress=False)(
+        files[:1], texts=' . '.join(test_classes), return_datasamples=True)
+    a = p1['predictions'][0].pred_instances.scores
+    b = got[0].pred_instances.scores
+    assert a.shape != b.shape or (a - b).abs().max() > 1e-2 * b.abs().max()
+
+
+def test_mmdet_coco_fallback_is_not_a_vocabulary(trained):
+    """A checkpoint without dataset_meta: mmdet's init_detector fills in
+    COCO's 80 names; the detector does not take them as its vocabulary."""
+    from mmdet.apis import init_detector
+    from mmdet.evaluation import get_classes
+    t = trained
+    ckpt = safe_torch_load(t['det'])
+    ckpt['meta'].pop('dataset_meta', None)
+    bare = str(t['tmp'] / 'det_no_meta.pth')
+    torch.save(ckpt, bare)
+    cfg = Config.fromfile(t['cfg'])
+    cfg.model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner \
+        .prompt_checkpoint = t['p2']
+    model = init_detector(cfg, bare, device='cpu')
+    assert list(model.dataset_meta['classes']) == list(get_classes('coco'))
+    assert model.vocabularies.get('test') is None  # not the COCO guess

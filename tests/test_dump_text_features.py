@@ -99,10 +99,15 @@ def test_template_ensemble(files, ref_model, tmp_path):
     templates = ['a photo of a {}.', 'a sketch of the {}.']
     argv = [x for t in templates for x in ('--template', t)]
     got = run(files, tmp_path / 'ens.npy', *argv)
-    want = sum(F.normalize(open_clip_text(
+    # CLIP's ensemble: normalise per template, average, normalise again
+    want = F.normalize(sum(F.normalize(open_clip_text(
         ref_model, [t.format(n) for n in CLEAN]), dim=-1)
-        for t in templates) / len(templates)
+        for t in templates) / len(templates), dim=-1)
     assert_close(got, want, 'float32')
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1, rtol=1e-5)
+    # --normalize changes nothing for an ensemble
+    again = run(files, tmp_path / 'ens_n.npy', *argv, '--normalize')
+    np.testing.assert_allclose(again, got, rtol=1e-6, atol=1e-7)
     got = run(files, tmp_path / 'one.npy', '--template', 'itap of a {}')
     assert_close(got, open_clip_text(ref_model,
                                      [f'itap of a {n}' for n in CLEAN]),

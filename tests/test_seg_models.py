@@ -314,3 +314,27 @@ def test_real_san_config_runs_with_pomp_text_encoder():
         out = model.predict(torch.randn(1, 3, 160, 160),
                             [SegDataSample(metainfo=meta)])[0]
     assert out.seg_logits.data.shape == (171, 160, 160)
+
+
+def test_text_encoder_progress_once_per_vocabulary(tiny_clip, monkeypatch):
+    """A vocabulary of several text batches shows a progress bar when it is
+    encoded, and not again while it is cached."""
+    import pomp_mm.core.prompt as prompt_module
+    bars = []
+
+    class Bar(prompt_module.ProgressBar):
+        def __init__(self, task_num, *args, **kwargs):
+            bars.append(task_num)
+            super().__init__(task_num, *args, **kwargs)
+
+    monkeypatch.setattr(prompt_module, 'ProgressBar', Bar)
+    learner = PompPromptLearner(tiny_clip, NAMES, ctx_init='a photo of a',
+                                freeze=True)
+    enc = PompTextEncoder(learner, text_batch_size=1)
+    with torch.no_grad():
+        first = enc()
+        assert bars == [len(NAMES)]  # one bar over the 4 batches
+        torch.testing.assert_close(enc(), first)
+        assert bars == [len(NAMES)]  # cached: no second bar
+        PompTextEncoder(learner, text_batch_size=1, cache_feature=False)()
+    assert bars == [len(NAMES)]  # recomputed every forward: no bar

@@ -1,5 +1,5 @@
 """A prompt file given to mmpretrain's own tools/test.py (MMEngine's
-load_from) gives the POMP number, the same as pomp_mm's tools/test.py,
+load_from), directly or through ``mim test``, gives the POMP number, the same as pomp_mm's tools/test.py,
 not the config's own prompt."""
 import os
 import os.path as osp
@@ -68,6 +68,21 @@ def test_stock_mmpretrain_test_loads_a_prompt_file(tmp_path):
     assert stock == pytest.approx(ours['accuracy/top1'], abs=1e-4)
     # the test can fail: the config's own prompt predicts otherwise
     assert (scores['prompt'] - scores['config']).abs().max() > 1e-3
+    # `mim test mmpretrain` (openmim) runs the same stock tool: same number
+    out = str(tmp_path / 'mim.pkl')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'mim', 'test', 'mmpretrain', CONFIG,
+         '--checkpoint', prompt, '--out', out, '--work-dir',
+         str(tmp_path / 'mim'), '--cfg-options', *options],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert f'{tool} {CONFIG} {prompt}' in log  # mim's "Testing command is"
+    assert float(re.findall(r'accuracy/top1: ([\d.]+)', log)[-1]) == \
+        pytest.approx(ours['accuracy/top1'], abs=1e-4)
+    torch.testing.assert_close(
+        torch.stack([torch.as_tensor(r['pred_score'])
+                     for r in mmengine.load(out)]), scores['prompt'])
 
 
 # -- MMSeg's stock tools/test.py, MMSegInferencer, mmpretrain's inferencer --

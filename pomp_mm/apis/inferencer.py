@@ -56,7 +56,7 @@ from pomp_mm.core.checkpoint import (atomic_write, atomic_write_text,
                                      checkpoint_file_problem,
                                      load_prompt_ctx)
 from pomp_mm.core.prompt import PompPromptLearner, load_prompt
-from pomp_mm.core.vocabulary import read_vocabulary
+from pomp_mm.core.vocabulary import read_vocabulary, split_dotted
 from .visualization import (draw_classification, draw_detection,
                             draw_segmentation, out_name)
 
@@ -90,8 +90,7 @@ def read_texts(texts: Union[str, Sequence[str]]) -> List[str]:
     if isinstance(texts, str) and not osp.isfile(texts) and \
             texts not in builtin_vocabularies() and \
             not texts.endswith('.txt'):  # 'a . b . c' (det_demo's form)
-        texts = [t.strip().rstrip('.').strip() for t in texts.split(' . ')]
-        texts = [t for t in texts if t]
+        texts = split_dotted(texts)
         if not texts:
             raise ValueError("texts: no class name; expected e.g. "
                              "'headphone . webcam', a names file or a "

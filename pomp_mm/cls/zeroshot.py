@@ -2,7 +2,8 @@
 """Hand-template CLIP zero-shot classification (the CLIP baseline).
 
 The class weights are built as in CLIP's paper and open_clip's
-``build_zero_shot_classifier`` (which this module calls): every template is
+``build_zero_shot_classifier`` (called through
+:func:`pomp_mm.core.templates.template_features`): every template is
 filled with every class name, each text feature is L2-normalised, the
 features of one class are averaged over the templates and renormalised.
 With one template this is the single-prompt baseline (e.g. CoOp's
@@ -14,12 +15,11 @@ from typing import List, Optional, Sequence, Union
 import torch
 from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
-from open_clip import build_zero_shot_classifier
 from open_clip import zero_shot_metadata as zsm
 
 from pomp_mm.core import FrozenCLIP
-from pomp_mm.core.vocabulary import (EXPLICIT, PhaseVocabularies,
-                                     clean_classname)
+from pomp_mm.core.templates import template_features
+from pomp_mm.core.vocabulary import EXPLICIT, PhaseVocabularies
 from .model import CLIPClassifierBase, read_names
 
 
@@ -142,20 +142,15 @@ class TemplateCLIPClassifier(CLIPClassifierBase):
         key = (tuple(self.class_names), str(device))
 
         def compute():
-            names = [clean_classname(n) for n in self.class_names]
-            weights = build_zero_shot_classifier(
-                self.clip.model,
-                self.clip.tokenizer,
-                names,
-                self.templates,
-                num_classes_per_batch=self.text_batch_size,
-                device=device,
-                use_tqdm=len(names) > self.text_batch_size)
+            names = self.class_names
+            weights = template_features(
+                self.clip, names, self.templates, self.text_batch_size,
+                device, progress=len(names) > self.text_batch_size)
             print_log(
                 f'zero-shot classifier: {len(names)} classes x '
                 f'{len(self.templates)} template(s)',
                 logger='current')
-            return weights.t().contiguous()
+            return weights
 
         return self._cached_classifier(key, compute)
 

@@ -63,6 +63,22 @@ from mmengine.logging import print_log
 WNID_PATTERN = re.compile(r'^n\d{8}$')
 
 
+def split_dotted(text: str) -> List[str]:
+    """Class names of a ``'a . b . c'`` string, GLIP's and mmdet's
+    ``DetInferencer(texts=...)`` form (a trailing ``' .'`` is allowed; a
+    string without ``' . '`` is one name).
+
+    Args:
+        text (str): The names joined by ``' . '``.
+
+    Returns:
+        list[str]: The stripped, non-empty names (maybe none).
+    """
+    names = [t.strip() for t in text.split(' . ')]
+    names = [n[:-1].strip() if n.endswith('.') else n for n in names]
+    return [n for n in names if n]
+
+
 def clean_classname(name: str) -> str:
     """Turn a folder-style class name into prompt text.
 
@@ -103,7 +119,7 @@ def resolve_path(path: str, data_root: Optional[str] = None) -> str:
     return joined
 
 
-def _read_lines(path: str, what: str = 'classes file') -> List[str]:
+def read_lines(path: str, what: str = 'classes file') -> List[str]:
     """Read a text file into stripped lines, rejecting blank lines.
 
     Args:
@@ -279,7 +295,7 @@ def load_classnames(path: str, allow_duplicates: bool = False) -> List[str]:
             ``allow_duplicates``) two names with the same prompt text
             (``red_circle`` and ``red circle``).
     """
-    names = _read_lines(path)
+    names = read_lines(path)
     _check_names(names, path, allow_duplicates)
     return names
 
@@ -307,7 +323,7 @@ def is_wnid_names_file(path: str) -> bool:
     Returns:
         bool: True for a ``wnid name`` file, False for a plain names file.
     """
-    lines = _read_lines(path)
+    lines = read_lines(path)
     return all(WNID_PATTERN.match(_split_wnid_line(line)[0]) for line in lines)
 
 
@@ -329,7 +345,7 @@ def load_wnid_names(path: str) -> Dict[str, str]:
             line without a name (or a name that is empty once cleaned), or
             the same wnid twice.
     """
-    lines = _read_lines(path)
+    lines = read_lines(path)
     pairs = [_split_wnid_line(line) for line in lines]
     for lineno, (wnid, name) in enumerate(pairs, start=1):
         if not clean_classname(name):

@@ -10,6 +10,7 @@ the demo passes. Optionally it also trains on image-labelled images with
 Detic's max-size loss.
 """
 import copy
+import logging
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -17,8 +18,10 @@ from mmdet.models.detectors import TwoStageDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
+from mmengine.logging import print_log
 
-from pomp_mm.core.vocabulary import DATASET, EXPLICIT, PhaseVocabularies
+from pomp_mm.core.vocabulary import (DATASET, EXPLICIT, PhaseVocabularies,
+                                     split_dotted)
 
 from .zero_shot_classifier import PompZeroShotClassifier, resolve_vocabulary
 
@@ -106,6 +109,41 @@ class PompTwoStageDetector(TwoStageDetector):
                               EXPLICIT if force else source)
 
     @property
+    def dataset_meta(self) -> Optional[dict]:
+        """The checkpoint's ``meta['dataset_meta']``, as mmdet's
+        ``init_detector`` and ``DetInferencer`` set it."""
+        return self.__dict__.get('_dataset_meta')
+
+    @dataset_meta.setter
+    def dataset_meta(self, meta: Optional[dict]) -> None:
+        """Offer the checkpoint's classes (its training set's) as the test
+        vocabulary (source ``'dataset'``: an explicit ``test_vocabulary``
+        and the batch's ``text``, e.g. ``DetInferencer(texts=...)``, win).
+
+        mmdet fills in COCO's 80 names when a checkpoint records no classes;
+        that guess is not taken as a vocabulary (a warning says so).
+        """
+        self.__dict__['_dataset_meta'] = meta
+        classes = list((meta or {}).get('classes') or ())
+        if not classes:
+            return
+        from mmdet.evaluation import get_classes
+        if set(meta) == {'classes'} and classes == list(get_classes('coco')):
+            print_log(
+                f'{type(self).__name__}: the checkpoint names no classes '
+                "(mmdet's COCO default is not used as the vocabulary); give "
+                "texts='a . b .' to DetInferencer or set test_vocabulary",
+                logger='current', level=logging.WARNING)
+            return
+        if self.vocabularies.accepts('test', DATASET):
+            self.set_vocabulary(classes, 'test', source=DATASET)
+            print_log(
+                f'{type(self).__name__}: test vocabulary: the '
+                f"checkpoint's {len(classes)} classes (dataset_meta); "
+                "texts='a . b .' or test_vocabulary overrides it",
+                logger='current')
+
+    @property
     def vocabulary(self) -> List[str]:
         """The class names the classifiers score now."""
         return list(self.classifiers()[0].class_names)
@@ -116,8 +154,10 @@ class PompTwoStageDetector(TwoStageDetector):
         if mode == 'test' and data_samples and \
                 self.vocabularies.source('test') != EXPLICIT:
             text = data_samples[0].metainfo.get('text')
-            if text is not None:  # the dataset's classes, per batch
-                names = [text] if isinstance(text, str) else list(text)
+            if text is not None:  # the dataset's classes, per batch, or
+                # DetInferencer(texts='a . b .'), GLIP's string form
+                names = split_dotted(text) if isinstance(text, str) \
+                    else list(text)
                 key = (DATASET, tuple(names))
         if not names:
             names, key = self.vocabularies.resolve(mode, self._builtin,

@@ -36,12 +36,11 @@ PROG = 'det_demo'
 
 def parse_texts(texts: str) -> List[str]:
     """Class names from ``'a . b . c'``, a names file or a built-in list."""
+    from pomp_mm.core.vocabulary import split_dotted
     from pomp_mm.det import BUILTIN_VOCABULARIES, resolve_vocabulary
     if osp.isfile(texts) or texts in BUILTIN_VOCABULARIES:
         return resolve_vocabulary(texts)
-    names = [t.strip() for t in texts.split(' . ')]
-    names = [n[:-1].strip() if n.endswith('.') else n for n in names]
-    names = [n for n in names if n]
+    names = split_dotted(texts)
     if not names:
         raise ValueError(f'--texts {texts!r}: no class name; expected e.g. '
                          "'headphone . webcam'")

@@ -8,12 +8,15 @@ Two modes:
   context vectors (:class:`pomp_mm.core.PompPromptLearner`). This is how the
   official ``lvis_v1_clip_pomp+cname.npy`` style files are made.
 * no ``--prompt``: hand-written template(s), ``"a photo of a {}."`` by
-  default. Several ``--template`` options are ensembled as CLIP does: each
-  template's features are L2-normalised, then averaged.
+  default. Several ``--template`` options are ensembled as CLIP does
+  (:func:`pomp_mm.core.templates.template_features`, open_clip's
+  ``build_zero_shot_classifier``): each template's features are
+  L2-normalised, averaged, and the mean is normalised again.
 
 The output is a (C, D) array, one row per class in file order, D the CLIP
-embedding dimension. Rows are NOT L2-normalised unless ``--normalize`` is
-given (the official POMP files are float16 and un-normalised).
+embedding dimension. With a prompt or one template, rows are NOT
+L2-normalised unless ``--normalize`` is given (the official POMP files are
+float16 and un-normalised); a template ensemble is always normalised.
 
 Example::
 
@@ -35,12 +38,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
-from mmengine.utils import ProgressBar
 
 import pomp_mm  # noqa: F401
 from pomp_mm.core.checkpoint import atomic_write
-from pomp_mm.core import (FrozenCLIP, PompPromptLearner,
-                          clean_classname, load_prompt_ctx, read_vocabulary)
+from pomp_mm.core import (FrozenCLIP, PompPromptLearner, load_prompt_ctx,
+                          read_vocabulary)
+from pomp_mm.core.templates import template_features
 
 PROG = 'dump_text_features'
 DEFAULT_TEMPLATE = 'a photo of a {}.'
@@ -80,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--template', action='append', metavar='TEXT',
         help='hand template with "{}" for the class name (default: '
-        f'"{DEFAULT_TEMPLATE}"); give it several times to ensemble (mean of '
-        'L2-normalised features). Not allowed with --prompt')
+        f'"{DEFAULT_TEMPLATE}"); give it several times for CLIP\'s ensemble '
+        '(normalised rows). Not allowed with --prompt')
     parser.add_argument(
         '--normalize', action='store_true',
         help='L2-normalise each row (default: raw features, as the official '
@@ -146,62 +149,6 @@ def _device(name: Optional[str]) -> torch.device:
 
 
 # -- features ----------------------------------------------------------------
-@torch.no_grad()
-def template_features(clip: FrozenCLIP,
-                      names: Sequence[str],
-                      templates: Sequence[str],
-                      batch_size: int = 256,
-                      device: Optional[torch.device] = None,
-                      progress: bool = True) -> torch.Tensor:
-    """Text features of hand templates, ensembled when there are several.
-
-    Args:
-        clip (FrozenCLIP): The CLIP model.
-        names (Sequence[str]): Class names (cleaned with
-            :func:`clean_classname`).
-        templates (Sequence[str]): Templates with ``{}`` for the name.
-        batch_size (int): Classes per text-tower batch. Defaults to 256.
-        device (torch.device, optional): Where the text tower runs.
-            Defaults to the model's device.
-        progress (bool): Progress bar when there is more than one batch.
-
-    Returns:
-        Tensor: (C, D) float32 features: raw for one template, the mean of
-        the L2-normalised per-template features for several.
-    """
-    tok = clip.tokenizer
-    length = clip.context_length
-    device = device or next(clip.model.parameters()).device
-    cleaned = [clean_classname(n) for n in names]
-    starts = range(0, len(cleaned), batch_size)
-    total = len(starts) * len(templates)
-    bar = ProgressBar(total) if progress and total > 1 else None
-    out = []
-    for start in starts:
-        batch = cleaned[start:start + batch_size]
-        acc = None
-        for template in templates:
-            texts = [template.format(n) for n in batch]
-            ids = tok(texts)
-            for row in (ids[:, -1] != 0).nonzero().flatten().tolist():
-                n_tok = len(tok.encode(texts[row])) + 2
-                if n_tok > length:
-                    raise ValueError(
-                        f'class {names[start + row]!r} with template '
-                        f'{template!r} is {n_tok} tokens, more than CLIP\'s '
-                        f'{length}-token context; shorten the name')
-            feats = clip.encode_text(ids.to(device)).float()
-            if len(templates) > 1:
-                feats = F.normalize(feats, dim=-1)
-            acc = feats if acc is None else acc + feats
-            if bar is not None:
-                bar.update()
-        out.append(acc / len(templates))
-    if bar is not None:
-        sys.stdout.write('\n')
-    return torch.cat(out)
-
-
 @torch.no_grad()
 def prompt_features(clip: FrozenCLIP,
                     names: Sequence[str],
@@ -290,8 +237,10 @@ def dump_text_features(args: argparse.Namespace) -> np.ndarray:
         feats = prompt_features(clip, names, args.prompt, args.batch_size,
                                 device)
     else:
-        feats = template_features(clip, names, templates, args.batch_size,
-                                  device)
+        # one template: raw, like a prompt's; several: CLIP's ensemble
+        feats = template_features(
+            clip, names, templates, args.batch_size, device,
+            normalize=args.normalize or len(templates) > 1, progress=True)
     if args.normalize:
         feats = F.normalize(feats, dim=-1)
     raw = feats.cpu().numpy()

@@ -155,8 +155,11 @@ class PompTextEncoder(BaseModule):
         key = (learner.vocabulary_version, ctx._version, ctx.data_ptr(),
                str(ctx.device))
         if not self.cache_feature or key != self._cache_key:
+            # a bar when the vocabulary takes several batches (once per
+            # vocabulary; none when recomputed on every forward)
             feats = learner.encode_vocabulary(
-                self.text_batch_size, normalize=True, progress=False).float()
+                self.text_batch_size, normalize=True,
+                progress=self.cache_feature).float()
             if not self.cache_feature:
                 return feats
             self.text_features = feats

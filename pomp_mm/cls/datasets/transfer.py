@@ -23,8 +23,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
-from pomp_mm.core.vocabulary import (_read_lines, load_classnames,
-                                     load_wnid_names, resolve_path)
+from pomp_mm.core.vocabulary import (load_classnames, load_wnid_names,
+                                     read_lines, resolve_path)
 from .folder import (FEWSHOT_CACHE_DIRNAME, ClassFolderDataset, build_metainfo,
                      list_class_folders, list_images, reject_classes_kwarg,
                      select_fewshot, to_data_list)
@@ -303,7 +303,7 @@ class FGVCAircraftDataset(BaseDataset):
         samples: List[Sample] = []
         for part in parts:
             path = osp.join(root, f'images_variant_{part}.txt')
-            for lineno, line in enumerate(_read_lines(path, 'split file'),
+            for lineno, line in enumerate(read_lines(path, 'split file'),
                                           start=1):
                 fields = line.split(None, 1)
                 if len(fields) != 2:
