@@ -28,6 +28,23 @@ import mmcv.ops, torchvision, mmdet.models, open_clip, pomp_mm  # noqa: F401
 assert hasattr(mmcv.ops, 'nms'), 'mmcv was built without its compiled ops'
 PY
 }
+# Optional, never fatal: Debian's chromium + chromedriver for the browser test
+# of tests/test_web_demo.py (it skips, saying why, without them).
+browser() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    echo "[setup] browser test: chromium and chromedriver found"
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+         apt-get install -y -qq chromium chromium-driver; } >/dev/null 2>&1; then
+      echo "[setup] browser test: installed chromium chromium-driver (apt-get)"
+    else
+      echo "[setup] browser test: apt-get install chromium chromium-driver failed; its test will skip"
+    fi
+  else
+    echo "[setup] browser test: no chromium/chromedriver (as root: apt-get install chromium chromium-driver); its test will skip"
+  fi
+}
+browser || true
 WANT="$(hash_inputs)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && check 2>/dev/null; then
   echo "[setup] .venv is up to date ($VENV)"

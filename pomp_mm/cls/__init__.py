@@ -10,6 +10,8 @@
   ``RetrievalTestLoop`` and ``RetrievalRecall``).
 * :class:`~.visualization.PompClsVisualizationHook`: mmpretrain's
   visualization hook with RGB colours, legible labels and unique names.
+* :mod:`.feature_cache`: the exact image-feature cache of a training run
+  (``model.image_feature_cache``) and the zero-shot feature memo.
 * :mod:`.datasets`: ImageNet-21K, class folders, the transfer datasets,
   few-shot subsets and the embedded default data.
 """
@@ -21,6 +23,8 @@ from .zeroshot import TEMPLATE_SETS, TemplateCLIPClassifier, resolve_templates
 from .retrieval import CLIPRetriever, __getattr__  # noqa: F401
 from . import zoo  # noqa: F401,E402  (registers the transfer-method zoo)
 from . import visualization  # noqa: F401,E402  (PompClsVisualizationHook)
+# ImageFeatureCacheHook / ImageFeatureCacheLoop (tools/cache_image_features.py)
+from . import feature_cache  # noqa: F401,E402
 
 __all__ = [
     'CLIPClassifierBase', 'PromptCLIPClassifier', 'TemplateCLIPClassifier',

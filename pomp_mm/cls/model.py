@@ -27,6 +27,8 @@ from pomp_mm.core.clip import CLIP_MEAN, CLIP_STD
 from pomp_mm.core.vocabulary import (  # noqa: F401 (dedup_names' old home)
     EXPLICIT, PhaseVocabularies, dedup_names, read_vocabulary)
 
+from .feature_cache import batch_image_features
+
 Vocabulary = Optional[Union[str, Sequence[str]]]
 
 
@@ -192,6 +194,12 @@ class PromptCLIPClassifier(CLIPClassifierBase):
             its namesake, and N counts them all. Test vocabularies always
             share (the features, hence the predictions, are the same).
             Defaults to True.
+        image_feature_cache (str, optional): A folder written by
+            ``tools/cache_image_features.py``: training reads its image
+            features instead of running the data pipeline and the image
+            tower (needs ``ImageFeatureCacheHook`` in ``custom_hooks``,
+            which checks the cache against the run; see
+            :mod:`pomp_mm.cls.feature_cache`). Defaults to None.
         data_preprocessor (dict, optional): Defaults to mmpretrain's
             ``SelfSupDataPreprocessor`` with CLIP's mean/std, which also
             accepts the list of views a ``MultiView`` pipeline produces.
@@ -206,6 +214,7 @@ class PromptCLIPClassifier(CLIPClassifierBase):
                  test_vocabulary: Vocabulary = None,
                  text_batch_size: int = 256,
                  merge_repeated_names: bool = True,
+                 image_feature_cache: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor,
@@ -214,6 +223,7 @@ class PromptCLIPClassifier(CLIPClassifierBase):
         self.loss_module = MODELS.build(loss)
         self.text_batch_size = text_batch_size
         self.merge_repeated_names = bool(merge_repeated_names)
+        self.image_feature_cache = image_feature_cache
         self.vocabularies = PhaseVocabularies(type(self).__name__,
                                               reader=read_names)
         self._distinct: Dict[str, tuple] = {}  # mode -> dedup_names(...)
@@ -285,10 +295,18 @@ class PromptCLIPClassifier(CLIPClassifierBase):
             class_map.to(images.device)
         num_classes = self.prompt_learner.num_classes if to_prompt is None \
             else len(to_prompt)
-        labels = train_targets(data_samples, len(images),
+        feats = batch_image_features(data_samples)  # from a feature cache
+        if feats is None:
+            if self.image_feature_cache:
+                raise RuntimeError(
+                    f'model.image_feature_cache={self.image_feature_cache} '
+                    'is set but the training batches are images; expected '
+                    "dict(type='ImageFeatureCacheHook') in custom_hooks")
+            feats = self.extract_feat(images)
+        feats = feats.to(images.device)
+        labels = train_targets(data_samples, len(feats),
                                class_map if merge else None, num_classes,
                                images.device)
-        feats = self.extract_feat(images)
         negatives = self.loss_module.sample(num_classes, images.device)
         # each distinct class is encoded once, however many views use it
         classes, inverse = torch.unique(torch.cat([labels, negatives]),
