@@ -16,6 +16,14 @@ memory is its own:
 * **(b')** POMP's own peak memory at N = 1K and 21K on the (a) tower.
 * **(c)** zero-shot inference per image: ``PromptCLIPClassifier`` predict
   with its cached text classifier versus the bare image encoder.
+* **(d)-(g)** (issue 21, :mod:`pomp_mm.benchmarks.step` and
+  :mod:`pomp_mm.benchmarks.pipeline`): the whole training step split into
+  data / image tower / text tower / loss + optimizer (official 77-token
+  fp32 path vs the default), the frozen image tower in bf16/fp16, the data
+  pipeline's views/s per worker and the workers a step needs, and
+  fast-vs-plain exactness in fp16/bf16. ``--sections`` picks sections,
+  ``--device`` puts (d), (e) and (g) on an accelerator. More sections are
+  wired in through :data:`SECTIONS`.
 
 Peak memory is the child's resident-set high-water mark (``VmHWM``, reset
 through ``/proc/self/clear_refs`` once the model and inputs are loaded)
@@ -29,6 +37,7 @@ Usage::
     python tools/benchmark.py                       # full run (minutes)
     python tools/benchmark.py --quick               # tiny smoke run
     python tools/benchmark.py --out bench.json --plot docs/benchmark.png
+    python tools/benchmark.py --sections e2e --step-images 4 --step-k 125
 
 The last line printed is the JSON of all results. ``tools/benchmark.py`` is
 the CLI over :func:`main`; each worker is ``python -m
@@ -39,11 +48,12 @@ import json
 import os
 import os.path as osp
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional
 
 #: The repository: the workers run there.
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -208,7 +218,7 @@ def case_step(spec: dict) -> dict:
         prompt_learner=dict(
             type='PompPromptLearner',
             clip=dict(type='FrozenCLIP', model_name=spec['tower'],
-                      text_only=True),
+                      text_only=True, allow_random=True),
             n_ctx=spec['n_ctx'], fast_text=spec['path'] == 'fast'),
         loss=dict(type='PompLoss', num_classes_per_step=k, seed=0),
         train_vocabulary=names)
@@ -238,7 +248,8 @@ def case_zeroshot(spec: dict) -> dict:
     model = PromptCLIPClassifier(
         prompt_learner=dict(
             type='PompPromptLearner',
-            clip=dict(type='FrozenCLIP', model_name=spec['tower']),
+            clip=dict(type='FrozenCLIP', model_name=spec['tower'],
+                      allow_random=True),
             n_ctx=spec['n_ctx']),
         test_vocabulary=names).eval()
     size = model.clip.image_size
@@ -267,11 +278,78 @@ def case_zeroshot(spec: dict) -> dict:
 CASES = dict(text=case_text, step=case_step, zeroshot=case_zeroshot)
 
 
+class Section(NamedTuple):
+    """A section after (a)-(c): its worker cases and how it is planned,
+    summarised, printed and judged. Functions are ``'module:function'``
+    names (imported when used, so a section module may import this one).
+
+    * ``cases``: worker ``kind`` -> ``fn(spec) -> result`` (JSON-able);
+    * ``plan``: ``fn(args, add) -> specs``; ``add(spec)`` queues a case;
+    * ``summary``: ``fn(args, [(spec, result), ...], out) -> value``, stored
+      as ``out[name]`` (``out`` holds the sections before it);
+    * ``table``: ``fn(value, out) -> lines``;
+    * ``goals``: ``fn(value, out) -> {goal: (value, op, threshold)}``
+      (``value`` None: not measured).
+    """
+    name: str
+    cases: Dict[str, str]
+    plan: str
+    summary: str
+    table: str
+    goals: str
+    default: bool = True
+
+
+_STEP = 'pomp_mm.benchmarks.step'
+_PIPE = 'pomp_mm.benchmarks.pipeline'
+_SWEEP = 'pomp_mm.benchmarks.sweep'
+#: The built-in sections (a)-(c) (``--sections`` keys).
+BUILTIN_SECTIONS = ('text', 'step', 'zeroshot')
+#: Sections after (a)-(c), in run and table order. This list is the one
+#: place a section is wired in, its functions in its own module (the
+#: image-feature cache sweep: :mod:`pomp_mm.benchmarks.sweep`).
+SECTIONS: List[Section] = [
+    Section('e2e', {'e2e': f'{_STEP}:case_e2e'}, f'{_STEP}:_e2e_plan',
+            f'{_STEP}:_e2e_summary', f'{_STEP}:_e2e_table',
+            f'{_STEP}:_e2e_goals'),
+    Section('image_precision',
+            {'image_precision': f'{_STEP}:case_image_precision'},
+            f'{_STEP}:_precision_plan', f'{_STEP}:_precision_summary',
+            f'{_STEP}:_precision_table', f'{_STEP}:_precision_goals'),
+    Section('pipeline', {'pipeline': f'{_PIPE}:case_pipeline'},
+            f'{_STEP}:_pipeline_plan', f'{_STEP}:_pipeline_summary',
+            f'{_STEP}:_pipeline_table', f'{_STEP}:_pipeline_goals'),
+    Section('exact', {'exact': f'{_STEP}:case_exact'},
+            f'{_STEP}:_exact_plan', f'{_STEP}:_exact_summary',
+            f'{_STEP}:_exact_table', f'{_STEP}:_exact_goals',
+            default=False),
+    Section('sweep', {'sweep': f'{_SWEEP}:case_sweep'},
+            f'{_SWEEP}:_sweep_plan', f'{_SWEEP}:_sweep_summary',
+            f'{_SWEEP}:_sweep_table', f'{_SWEEP}:_sweep_goals'),
+]
+
+
+def sec_fn(name: str) -> Callable:
+    """The function a ``'module:function'`` name points to."""
+    import importlib
+    module, fn = name.split(':')
+    return getattr(importlib.import_module(module), fn)
+
+
+def _case(kind: str) -> Callable:
+    if kind in CASES:
+        return CASES[kind]
+    for sec in SECTIONS:
+        if kind in sec.cases:
+            return sec_fn(sec.cases[kind])
+    raise ValueError(f'benchmark worker: unknown case kind {kind!r}')
+
+
 def worker(specs: List[dict]) -> None:
     """Run cases in this process; print their results as one JSON line."""
     import torch
     torch.set_num_threads(specs[0].get('threads') or torch.get_num_threads())
-    results = [CASES[s['kind']](s) for s in specs]
+    results = [_case(s['kind'])(s) for s in specs]
     # own line with a marker: progress bars may leave stdout mid-line
     print('\n' + RESULT_MARK + json.dumps(results), flush=True)
 
@@ -321,6 +399,7 @@ def plan(args) -> dict:
 def run(args) -> dict:
     """Run every section; return the result dict (also printed)."""
     p = plan(args)
+    sel = set(args.sections)
     pending: List[dict] = []
 
     def add(spec):
@@ -329,9 +408,10 @@ def run(args) -> dict:
         return spec
 
     tmp = tempfile.mkdtemp(prefix='pomp_bench_')
+    args.tmp = tmp
     text_specs = []
     sizes = sorted({p['plain_prompts'], p['total']})
-    for n_ctx in p['n_ctx']:
+    for n_ctx in p['n_ctx'] if 'text' in sel else ():
         for n in sizes:
             paths = ['fast'] if n > p['plain_prompts'] else \
                 ['plain77', 'truncated', 'fast']
@@ -340,65 +420,85 @@ def run(args) -> dict:
                     kind='text', tower=p['text_tower'], n_ctx=n_ctx,
                     prompts=n, total=p['total'], path=path, reps=p['reps'],
                     save=osp.join(tmp, f'{n_ctx}_{n}_{path}.pt'))))
-    step_specs = []
-    for n in p['classes']:
+    step_specs, flat_specs = [], []
+    for n in p['classes'] if 'step' in sel else ():
         for objective, path in (('coop', 'plain'), ('pomp', 'plain'),
                                 ('pomp', 'fast')):
             step_specs.append(add(dict(
                 kind='step', tower=p['step_tower'], classes=n, k=p['k'],
                 objective=objective, path=path, n_ctx=16,
                 images=p['images'], views=p['views'], reps=p['reps'])))
-    flat_specs = [add(dict(
-        kind='step', tower=p['flat_tower'], classes=n, k=p['k'],
-        objective='pomp', path='fast', n_ctx=16, images=p['images'],
-        views=p['views'], reps=p['reps'])) for n in p['flat_classes']]
+    if 'step' in sel:
+        flat_specs = [add(dict(
+            kind='step', tower=p['flat_tower'], classes=n, k=p['k'],
+            objective='pomp', path='fast', n_ctx=16, images=p['images'],
+            views=p['views'], reps=p['reps'])) for n in p['flat_classes']]
     zs_spec = add(dict(kind='zeroshot', tower=p['zs_tower'],
                        classes=p['zs_classes'], n_ctx=16,
-                       batch=p['zs_batch'], reps=max(p['reps'], 3)))
+                       batch=p['zs_batch'], reps=max(p['reps'], 3))) \
+        if 'zeroshot' in sel else None
+    extra = [(sec, sec_fn(sec.plan)(args, add)) for sec in SECTIONS
+             if sec.name in sel]
 
     results = {}
     if p['isolated']:
         for spec in pending:
             print(f'running {_label(spec)} ...', flush=True)
             results[id(spec)] = run_isolated([spec])[0]
-    else:
+    elif pending:
         for spec, res in zip(pending, run_isolated(pending)):
             results[id(spec)] = res
 
     import torch
+
+    from pomp_mm.core.checkpoint import safe_torch_load
     text_rows = []
     for spec in text_specs:
         row = dict(n_ctx=spec['n_ctx'], prompts=spec['prompts'],
                    path=spec['path'], **results[id(spec)])
         ref = osp.join(tmp, f'{spec["n_ctx"]}_{spec["prompts"]}_plain77.pt')
         if osp.exists(ref) and spec['path'] != 'plain77':
-            a, b = torch.load(spec['save']), torch.load(ref)
+            a, b = safe_torch_load(spec['save']), safe_torch_load(ref)
             row['feat_diff'] = rel_diff(a['feats'], b['feats'])
             row['grad_diff'] = rel_diff(a['grad'], b['grad'])
         text_rows.append(row)
-    for f in os.listdir(tmp):
-        os.remove(osp.join(tmp, f))
-    os.rmdir(tmp)
-    step_rows = [dict(classes=s['classes'], objective=s['objective'],
-                      path=s['path'], **results[id(s)]) for s in step_specs]
-    flat_rows = [dict(classes=s['classes'], **results[id(s)])
-                 for s in flat_specs]
-    zs = dict(classes=p['zs_classes'], tower=p['zs_tower'],
-              **results[id(zs_spec)])
-    zs['ratio'] = zs['predict_per_image_ms'] / zs['encoder_per_image_ms']
-    out = dict(
-        quick=bool(args.quick), isolated=p['isolated'],
-        threads=args.threads or torch.get_num_threads(),
-        text_tower=p['text_tower'], step_tower=p['step_tower'],
-        names=name_length_stats(imagenet21k_like_names(p['total'],
-                                                       args.seed)),
-        text=text_rows, text_summary=summarize_text(text_rows, p),
-        step=step_rows, step_summary=summarize_step(step_rows),
-        flat_tower=p['flat_tower'], pomp_flat=flat_rows,
-        pomp_flat_growth=flat_rows[-1]['peak_mb'] /
-        max(flat_rows[0]['peak_mb'], 1e-3),
-        zeroshot=zs)
-    out['goals'] = goals(out)
+    out = dict(quick=bool(args.quick), isolated=p['isolated'],
+               threads=args.threads or torch.get_num_threads())
+    if 'text' in sel:
+        out.update(
+            text_tower=p['text_tower'],
+            names=name_length_stats(imagenet21k_like_names(p['total'],
+                                                           args.seed)),
+            text=text_rows, text_summary=summarize_text(text_rows, p))
+    if 'step' in sel:
+        step_rows = [dict(classes=s['classes'], objective=s['objective'],
+                          path=s['path'], **results[id(s)])
+                     for s in step_specs]
+        flat_rows = [dict(classes=s['classes'], **results[id(s)])
+                     for s in flat_specs]
+        out.update(
+            step_tower=p['step_tower'], step=step_rows,
+            step_summary=summarize_step(step_rows),
+            flat_tower=p['flat_tower'], pomp_flat=flat_rows,
+            pomp_flat_growth=flat_rows[-1]['peak_mb'] /
+            max(flat_rows[0]['peak_mb'], 1e-3))
+    if zs_spec is not None:
+        zs = dict(classes=p['zs_classes'], tower=p['zs_tower'],
+                  **results[id(zs_spec)])
+        zs['ratio'] = zs['predict_per_image_ms'] / zs['encoder_per_image_ms']
+        out['zeroshot'] = zs
+    for sec, specs in extra:
+        out[sec.name] = sec_fn(sec.summary)(
+            args, [(s, results[id(s)]) for s in specs], out)
+    if extra:
+        out['device'] = args.device
+    shutil.rmtree(tmp, ignore_errors=True)
+    first = ('quick', 'isolated', 'threads', 'text_tower', 'step_tower',
+             'names', 'text', 'text_summary', 'step', 'step_summary',
+             'flat_tower', 'pomp_flat', 'pomp_flat_growth', 'zeroshot')
+    out = dict([(k, out[k]) for k in first if k in out] +
+               [(k, v) for k, v in out.items() if k not in first])
+    out['goals'] = goals(out, args)
     return out
 
 
@@ -409,7 +509,11 @@ def _label(spec: dict) -> str:
     if spec['kind'] == 'step':
         return (f'(b) {spec["objective"]}-{spec["path"]} '
                 f'N={spec["classes"]}')
-    return f'(c) zero-shot {spec["classes"]} classes'
+    if spec['kind'] == 'zeroshot':
+        return f'(c) zero-shot {spec["classes"]} classes'
+    extra = {k: spec[k] for k in ('path', 'image_precision', 'precision',
+                                  'images', 'tower') if spec.get(k)}
+    return f'{spec["kind"]} ' + ' '.join(f'{k}={v}' for k, v in extra.items())
 
 
 def summarize_text(rows: List[dict], p: dict) -> Dict[str, dict]:
@@ -459,29 +563,78 @@ def summarize_step(rows: List[dict]) -> Dict[str, dict]:
     return out
 
 
-def goals(out: dict) -> Dict[str, dict]:
-    """The issue's goals, each with its measured value."""
-    text = out['text_summary'].get('16') or next(
-        iter(out['text_summary'].values()))
-    step = out['step_summary'][max(out['step_summary'], key=int)]
-    diff = max(max(s['feat_diff'], s['grad_diff'])
-               for s in out['text_summary'].values())
-    g = dict(
-        text_speedup=(text['full_speedup'], '>=', 15),
-        text_mem_ratio=(text['full_mem_ratio'], '>=', 8),
-        text_rel_diff=(diff, '<=', 1e-5),
-        step_speedup=(step['speedup'], '>=', 100),
-        step_mem_ratio=(step['mem_ratio'], '>=', 50),
-        pomp_mem_growth=(out.get('pomp_flat_growth',
-                                 step['pomp_mem_vs_smallest']), '<=', 1.05),
-        zeroshot_ratio=(out['zeroshot']['ratio'], '<=', 1.05))
+def goals(out: dict, args=None) -> Dict[str, dict]:
+    """The issue's goals, each with its measured value.
+
+    A goal whose value was not measured in this run has ``value`` and
+    ``met`` None (printed as "not measured").
+    """
+    g = {}
+    if 'text_summary' in out:
+        text = out['text_summary'].get('16') or next(
+            iter(out['text_summary'].values()))
+        diff = max(max(s['feat_diff'], s['grad_diff'])
+                   for s in out['text_summary'].values())
+        g.update(text_speedup=(text['full_speedup'], '>=', 15),
+                 text_mem_ratio=(text['full_mem_ratio'], '>=', 8),
+                 text_rel_diff=(diff, '<=', 1e-5))
+    if 'step_summary' in out:
+        step = out['step_summary'][max(out['step_summary'], key=int)]
+        g.update(
+            step_speedup=(step['speedup'], '>=', 100),
+            step_mem_ratio=(step['mem_ratio'], '>=', 50),
+            pomp_mem_growth=(out.get('pomp_flat_growth',
+                                     step['pomp_mem_vs_smallest']),
+                             '<=', 1.05))
+    if 'zeroshot' in out:
+        g['zeroshot_ratio'] = (out['zeroshot']['ratio'], '<=', 1.05)
+    if 'text_summary' in out:
+        # issue 21's floor: >= 25x measured (not extrapolated) at 256
+        # prompts with 2 threads; other runs do not measure it
+        at256 = text['prompts'] == 256 and out.get('threads') == 2
+        g['text_256p_2t'] = (text['speedup'] if at256 else None,
+                                     '>=', 25)
+    view = dict(out, _args=args)
+    for sec in SECTIONS:
+        if sec.name in out:
+            g.update(sec_fn(sec.goals)(out[sec.name], view))
     return {k: dict(value=v, goal=f'{op} {t}',
-                    met=bool(v >= t if op == '>=' else v <= t))
+                    met=None if v is None else
+                    bool(v >= t if op == '>=' else v <= t))
             for k, (v, op, t) in g.items()}
 
 
 def table(out: dict) -> str:
-    """Human-readable tables of a result dict."""
+    """Human-readable tables of a result dict (the sections it holds)."""
+    lines: List[str] = []
+    if 'text' in out:
+        lines += _text_table(out)
+    if 'step' in out:
+        lines += ([''] if lines else []) + _step_table(out)
+    if 'zeroshot' in out:
+        z = out['zeroshot']
+        lines += ([''] if lines else []) + [
+            f'(c) zero-shot, {z["tower"]}, {z["classes"]} classes: '
+            f'predict {z["predict_per_image_ms"]:.2f} ms/image vs image '
+            f'encoder {z["encoder_per_image_ms"]:.2f} ms/image = '
+            f'{z["ratio"]:.3f}x (classifier built once in '
+            f'{z["classifier_build_s"]:.2f} s)']
+    for sec in SECTIONS:
+        if sec.name in out:
+            lines += ([''] if lines else []) + sec_fn(sec.table)(
+                out[sec.name], out)
+    lines += ['', 'goals:']
+    for k, g in out['goals'].items():
+        if g['value'] is None:
+            lines.append(f'  {k:<16} {"-":>10} {g["goal"]:<9} '
+                         'not measured')
+            continue
+        lines.append(f'  {k:<16} {g["value"]:>10.4g} {g["goal"]:<9} '
+                     f'{"met" if g["met"] else "NOT met"}')
+    return '\n'.join(lines)
+
+
+def _text_table(out: dict) -> List[str]:
     lines = [f'(a) text features + backward, {out["text_tower"]} text '
              f'tower, fp32, {out["threads"]} threads; names: '
              f'{out["names"]["mean_tokens"]} BPE tokens on average '
@@ -504,10 +657,14 @@ def table(out: dict) -> str:
             f'(truncation alone {s["truncated_speedup"]:.1f}x); at '
             f'{s["full_prompts"]}: {s["full_speedup"]:.1f}x time, '
             f'{s["full_mem_ratio"]:.1f}x memory{extra}')
-    lines += ['', f'(b) text side + loss of one step, {out["step_tower"]} '
-              'text tower',
-              f'{"N":>6} {"objective":<10} {"path":<6} {"cpu s":>9} '
-              f'{"wall s":>9} {"peak MB":>9}']
+    return lines
+
+
+def _step_table(out: dict) -> List[str]:
+    lines = [f'(b) text side + loss of one step, {out["step_tower"]} '
+             'text tower',
+             f'{"N":>6} {"objective":<10} {"path":<6} {"cpu s":>9} '
+             f'{"wall s":>9} {"peak MB":>9}']
     for r in out['step']:
         lines.append(f'{r["classes"]:>6} {r["objective"]:<10} '
                      f'{r["path"]:<6} {r["time_s"]:>9.3f} '
@@ -526,16 +683,7 @@ def table(out: dict) -> str:
                               for r in rows)
                   + f' ({out["pomp_flat_growth"]:.3f}x), CPU time '
                   + ', '.join(f'{r["time_s"]:.2f} s' for r in rows)]
-    z = out['zeroshot']
-    lines += ['', f'(c) zero-shot, {z["tower"]}, {z["classes"]} classes: '
-              f'predict {z["predict_per_image_ms"]:.2f} ms/image vs image '
-              f'encoder {z["encoder_per_image_ms"]:.2f} ms/image = '
-              f'{z["ratio"]:.3f}x (classifier built once in '
-              f'{z["classifier_build_s"]:.2f} s)', '', 'goals:']
-    for k, g in out['goals'].items():
-        lines.append(f'  {k:<16} {g["value"]:>10.4g} {g["goal"]:<9} '
-                     f'{"met" if g["met"] else "NOT met"}')
-    return '\n'.join(lines)
+    return lines
 
 
 def plot(out: dict, path: str) -> None:
@@ -547,8 +695,47 @@ def plot(out: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     from pomp_mm.core.checkpoint import atomic_write
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    ax = axes[0]
+    panels = [k for k in ('text', 'step', 'e2e') if k in out]
+    if not panels:
+        raise ValueError('--plot: this run has no text, step or e2e '
+                         'section to plot')
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4),
+                             squeeze=False)
+    axes = dict(zip(panels, axes[0]))
+    if 'text' in axes:
+        _plot_text(out, axes['text'])
+    if 'step' in axes:
+        _plot_step(out, axes['step'])
+    if 'e2e' in axes:
+        _plot_e2e(out['e2e'], axes['e2e'])
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=110)
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def _plot_e2e(v: dict, ax) -> None:
+    """Stacked phases of the whole step per path."""
+    phases = (('data_s', 'data'), ('image_s', 'image tower'),
+              ('text_s', 'text tower'), ('loss_opt_s', 'loss + optimizer'),
+              ('other_s', 'other'))
+    rows = v['rows']
+    labels = [f'{r["path"]}\nimage {r["image_precision"]}' for r in rows]
+    bottom = [0.0] * len(rows)
+    for key, name in phases:
+        vals = [r[key] for r in rows]
+        ax.bar(range(len(rows)), vals, 0.6, bottom=bottom, label=name)
+        bottom = [b + x for b, x in zip(bottom, vals)]
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel('CPU s' if v['device'] == 'cpu' else 'wall s')
+    ax.set_title(f'(d) one step, {v["tower"]}, {v["images"]}x{v["views"]} '
+                 f'views, K={v["k"]}', fontsize=9)
+    ax.legend(fontsize=7)
+
+
+def _plot_text(out: dict, ax) -> None:
     rows = [r for r in out['text']]
     labels = [f'{r["path"]}\nn_ctx {r["n_ctx"]}\n{r["prompts"]} p.'
               for r in rows]
@@ -562,7 +749,9 @@ def plot(out: dict, path: str) -> None:
     ax.set_yscale('log')
     ax.set_title(f'(a) text fwd+bwd, {out["text_tower"]} text tower')
     ax.legend(fontsize=7)
-    ax = axes[1]
+
+
+def _plot_step(out: dict, ax) -> None:
     for (obj, kind), style in ((('coop', 'plain'), 'o-'),
                                (('pomp', 'plain'), 's--'),
                                (('pomp', 'fast'), '^-')):
@@ -578,11 +767,6 @@ def plot(out: dict, path: str) -> None:
     ax.set_xlabel('vocabulary size N')
     ax.set_title(f'(b) one step, text side, {out["step_tower"]} tower')
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=110)
-    plt.close(fig)
-    atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -618,13 +802,119 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--from-json',
                         help='print the table (and --plot) of a saved '
                         '--out file instead of running')
+    names = list(BUILTIN_SECTIONS) + [sec.name for sec in SECTIONS]
+    default = list(BUILTIN_SECTIONS) + [sec.name for sec in SECTIONS
+                                        if sec.default]
+    parser.add_argument('--sections', default=','.join(default),
+                        help=f'comma-separated sections to run, of '
+                        f'{",".join(names)} (default {",".join(default)}): '
+                        'text = (a), step = (b) and (b\'), zeroshot = (c), '
+                        'e2e = (d) the whole step, image_precision = (e), '
+                        'pipeline = (f) data, exact = (g) fast vs plain in '
+                        'fp16/bf16')
+    parser.add_argument('--device', default='cpu',
+                        help='torch device of sections (d), (e) and (g): '
+                        'cpu (default) or an accelerator (e.g. the first '
+                        'GPU); (a)-(c) and (f) always run on CPU')
+    parser.add_argument('--e2e-tower', default='ViT-B-16',
+                        help='(d), (e) CLIP config (default ViT-B-16)')
+    parser.add_argument('--step-images', type=int, default=32,
+                        help='(d) images per step, 4 views each (default '
+                        '32, the paper\'s per-GPU batch; scale it down on '
+                        'CPU together with --step-k)')
+    parser.add_argument('--step-k', type=int, default=1000,
+                        help='(d) classes per step K (default 1000; the '
+                        '77-token path needs about 25 MB per prompt)')
+    parser.add_argument('--step-classes', type=int, default=21000,
+                        help='(d) vocabulary size N (default 21000)')
+    parser.add_argument('--e2e-image-precision', default='',
+                        help='(d) also run the default step with these '
+                        'image-tower precisions (comma-separated fp16, '
+                        'bf16; default none)')
+    parser.add_argument('--image-precision', default=None,
+                        help='(e) reduced precisions of the image tower '
+                        '(comma-separated; default bf16 on CPU, fp16,bf16 '
+                        'on an accelerator)')
+    parser.add_argument('--image-batch', type=int, default=4,
+                        help='(e) images per forward (default 4)')
+    parser.add_argument('--pipeline-images', type=int, default=32,
+                        help='(f) generated JPEGs (default 32)')
+    parser.add_argument('--exact-prompts', type=int, default=64,
+                        help='(g) prompts (default 64)')
+    parser.add_argument('--bf16-accuracy-delta', type=float, default=None,
+                        help='the measured mini-world accuracy change '
+                        '(points, the largest |bf16 - fp32| top-1 change) '
+                        'of a bf16 image tower, for the goals block (also '
+                        'with --from-json; see docs/benchmark.md); '
+                        'default: not measured')
+    parser.add_argument('--sweep-clip', default=None,
+                        help='(h) pomp-mini-vit weights for the sweep (the '
+                        "mini-world's data/miniworld/tiny_clip.pt); default "
+                        'random weights (same cost)')
+    parser.add_argument('--sweep-classes', type=int, default=1024,
+                        help='(h) mini-world source classes of each sweep '
+                        'run (default 1024)')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker is None and not args.quick and \
-            not 1 <= args.plain_prompts <= args.prompts:
+    if args.worker is not None:
+        return args
+    if not args.quick and not 1 <= args.plain_prompts <= args.prompts:
         parser.error(f'--plain-prompts {args.plain_prompts}: expected 1..'
                      f'--prompts ({args.prompts})')
+    args.sections = [x for x in args.sections.split(',') if x]
+    bad = [x for x in args.sections if x not in names]
+    if bad or not args.sections:
+        parser.error(f'--sections {",".join(bad) or "(empty)"}: expected '
+                     f'a comma-separated list of {",".join(names)}')
+    for opt in ('step_images', 'step_k', 'step_classes', 'image_batch',
+                'pipeline_images', 'exact_prompts', 'sweep_classes'):
+        if getattr(args, opt) < 1:
+            parser.error(f'--{opt.replace("_", "-")} {getattr(args, opt)}: '
+                         'expected >= 1')
+    if not args.quick and args.step_k >= args.step_classes:
+        parser.error(f'--step-k {args.step_k}: expected fewer than '
+                     f'--step-classes ({args.step_classes})')
+    problem = device_problem(args.device)
+    if problem:
+        parser.error(problem)
+    accel = args.device.split(':')[0] != 'cpu'
+    if args.image_precision is None:
+        args.image_precision = 'fp16,bf16' if accel else 'bf16'
+    for opt in ('image_precision', 'e2e_image_precision'):
+        vals = [x for x in getattr(args, opt).split(',') if x]
+        wrong = [x for x in vals if x not in ('fp16', 'bf16')]
+        if wrong:
+            parser.error(f'--{opt.replace("_", "-")} {",".join(wrong)}: '
+                         'expected fp16 and/or bf16')
+        setattr(args, opt, vals)
     return args
+
+
+def device_problem(name: str) -> Optional[str]:
+    """None if ``name`` is a torch device this machine has, else one line.
+
+    Device-agnostic: any torch device type with an ``is_available()``
+    module (``torch.<type>``) is accepted when that reports a device.
+    """
+    import torch
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        return f'--device {name!r}: not a torch device ({e})'
+    if device.type == 'cpu':
+        return None
+    mod = getattr(torch, device.type, None)
+    available = getattr(mod, 'is_available', None)
+    if available is None or not available():
+        return (f'--device {name!r}: no {device.type} device is available '
+                f'on this machine (torch {torch.__version__}); expected cpu '
+                'here')
+    count = getattr(mod, 'device_count', None)
+    if device.index is not None and count is not None and \
+            device.index >= count():
+        return (f'--device {name!r}: this machine has {count()} '
+                f'{device.type} device(s)')
+    return None
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -635,12 +925,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.from_json:
         with open(args.from_json) as f:
             out = json.load(f)
+        if args.bf16_accuracy_delta is not None:  # measured apart
+            out['goals'] = goals(out, args)
     else:
         out = run(args)
-    print(table(out))
-    if args.out and not args.from_json:
+    if args.out and not args.from_json:  # first: a run's results are kept
         from pomp_mm.core.checkpoint import atomic_write_text
         atomic_write_text(args.out, json.dumps(out, indent=1) + '\n')
+    print(table(out))
     if args.plot:
         plot(out, args.plot)
     print(json.dumps(out))

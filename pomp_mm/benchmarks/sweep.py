@@ -157,6 +157,50 @@ def sweep_benchmark(clip: Optional[str] = None, classes: int = 512,
             shutil.rmtree(work, ignore_errors=True)
 
 
+# -- the (h) section of tools/benchmark.py (pomp_mm.benchmarks.speed) --------
+def case_sweep(spec: dict) -> dict:
+    """Worker case: :func:`sweep_benchmark` with the spec's settings."""
+    clip = spec.get('clip')
+    if not clip:
+        os.environ.setdefault('POMP_MM_ALLOW_RANDOM_CLIP', '1')
+    return sweep_benchmark(clip or None, spec['classes'], spec['epochs'],
+                           'fp32', None, spec.get('threads'))
+
+
+def _sweep_plan(args, add) -> List[dict]:
+    clip = args.sweep_clip
+    return [add(dict(kind='sweep', clip=clip,
+                     classes=64 if args.quick else args.sweep_classes,
+                     epochs=1 if args.quick else 2))]
+
+
+def _sweep_summary(args, pairs, out) -> dict:
+    return pairs[0][1]
+
+
+def _sweep_table(v, out) -> List[str]:
+    st = v['settings']
+    lines = [f'(h) 4-run prompt sweep (n_ctx 4/16 x log base e/10) on the '
+             f'mini-world source, {st["classes"]} classes, '
+             f'{st["iterations_per_run"]} iterations per run, CLIP '
+             f'{st["clip"]}, {st["threads"]} thread(s): online vs an fp32 '
+             'image-feature cache built once',
+             f'{"n_ctx":>5} {"log":>4} {"online s":>9} {"cached s":>9} '
+             f'{"max|dctx|":>10}']
+    for r in v['runs']:
+        lines.append(f'{r["n_ctx"]:>5} {r["log_base"]!s:>4} '
+                     f'{r["online_s"]:>9.1f} {r["cached_s"]:>9.1f} '
+                     f'{r["max_abs_ctx_diff"]:>10.1e}')
+    lines.append(f'  sweep: online {v["online_s"]:.1f} s; cache build '
+                 f'{v["cache_build_s"]:.1f} s + runs {v["cached_runs_s"]:.1f}'
+                 f' s = {v["cached_total_s"]:.1f} s -> {v["ratio"]:.2f}x')
+    return lines
+
+
+def _sweep_goals(v, out) -> dict:
+    return dict(sweep_speedup=(v['ratio'], '>=', GOAL))
+
+
 def main(argv=None) -> Optional[Dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--sweep', action='store_true',

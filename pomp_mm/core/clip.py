@@ -201,6 +201,13 @@ class FrozenCLIP(nn.Module):
         precision (str): ``'fp32'``, ``'fp16'`` or ``'bf16'`` weights.
             With fp16/bf16, LayerNorm weights stay float32 and LayerNorm
             statistics are computed in float32. Defaults to ``'fp32'``.
+        image_precision (str, optional): ``'fp32'``, ``'fp16'`` or
+            ``'bf16'`` weights of the (frozen) image tower alone, e.g. bf16
+            images with an fp32 text tower; LayerNorm stays float32 as
+            above and attention runs in PyTorch's fused kernels (softmax
+            accumulated in float32). ``None`` follows ``precision``.
+            Features come back in that dtype (``extract_feat`` makes them
+            float32). Defaults to None.
         quick_gelu (bool, optional): Use QuickGELU activations. ``None``
             picks True for OpenAI-format files and the config's own setting
             otherwise. Defaults to None.
@@ -227,7 +234,8 @@ class FrozenCLIP(nn.Module):
                  quick_gelu: Optional[bool] = None,
                  text_only: bool = False,
                  save_weights: Optional[bool] = None,
-                 allow_random: Optional[bool] = None) -> None:
+                 allow_random: Optional[bool] = None,
+                 image_precision: Optional[str] = None) -> None:
         super().__init__()
         if ':' in model_name:
             raise ValueError(
@@ -242,6 +250,10 @@ class FrozenCLIP(nn.Module):
         if precision not in _PRECISIONS:
             raise ValueError(f'CLIP precision {precision!r}: expected one of '
                              f'{sorted(_PRECISIONS)}')
+        if image_precision is not None and image_precision not in \
+                _PRECISIONS:
+            raise ValueError(f'CLIP image_precision {image_precision!r}: '
+                             f'expected one of {sorted(_PRECISIONS)} or None')
         if not checkpoint:
             if allow_random is None:
                 allow_random = os.environ.get(RANDOM_CLIP_ENV) == '1'
@@ -302,7 +314,11 @@ class FrozenCLIP(nn.Module):
         if text_only:
             self.model.visual = None
         self.model.to(_PRECISIONS[precision])
-        if precision != 'fp32':  # fp32 LayerNorm (mixed-dtype F.layer_norm)
+        self.image_precision = image_precision or precision
+        if self.model.visual is not None:
+            self.model.visual.to(_PRECISIONS[self.image_precision])
+        if precision != 'fp32' or self.image_precision != 'fp32':
+            # fp32 LayerNorm (mixed-dtype F.layer_norm)
             for module in self.model.modules():
                 if isinstance(module, nn.LayerNorm):
                     module.float()
