@@ -304,6 +304,27 @@ def test_no_code_sets_weights_only_false():
     assert not offenders, offenders
 
 
+def test_every_torch_load_is_weights_only_by_its_own_words():
+    """Every ``torch.load`` call in the package and the tools says
+    ``weights_only=True`` itself (or is ``safe_torch_load``): none leans on
+    torch's default, which an environment variable can turn off."""
+    offenders = []
+    for path in _source_files():
+        tree = ast.parse(open(path, encoding='utf-8').read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(
+                    node.func, ast.Attribute) and node.func.attr == 'load' \
+                    and isinstance(node.func.value, ast.Name) and \
+                    node.func.value.id == 'torch':
+                explicit = [kw for kw in node.keywords
+                            if kw.arg == 'weights_only' and isinstance(
+                                kw.value, ast.Constant) and
+                            kw.value.value is True]
+                if not explicit:
+                    offenders.append(f'{path}:{node.lineno}')
+    assert not offenders, offenders
+
+
 def test_torchscript_clip_is_read_as_data(tmp_path, monkeypatch):
     """OpenAI's TorchScript CLIP archive: torch.jit.load (which compiles and
     runs the archive's code) is never called; a pickled payload in its
