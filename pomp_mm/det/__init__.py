@@ -3,7 +3,8 @@
 
 Importing this package registers, in mmdet's registries:
 ``PompZeroShotClassifier``, ``PompBBoxHead``, ``PompSigmoidCELoss``,
-``PompTwoStageDetector`` (MODELS) and ``ImageLabelDataset`` (DATASETS).
+``PompTwoStageDetector``, ``PompCascadeRoIHead`` (MODELS) and
+``ImageLabelDataset`` (DATASETS).
 It also lets mmdet's ``LVISMetric`` run with lvis 0.5.3 on numpy 2
 (:mod:`pomp_mm.compat.lvis`).
 """
@@ -11,6 +12,7 @@ import pomp_mm.core  # noqa: F401  (root registrations, loader fix)
 from pomp_mm.compat.lvis import patch_lvis_eval
 
 from .bbox_head import PompBBoxHead
+from .cascade import PompCascadeRoIHead
 # __getattr__: ``MiniWorldCocoDataset`` from its old path (moved to the
 # benchmark)
 from .datasets import ImageLabelDataset, __getattr__, remove_rare  # noqa: F401
@@ -23,7 +25,7 @@ patch_lvis_eval()  # lvis 0.5.3 (LVISMetric) on numpy 2
 
 __all__ = [
     'PompZeroShotClassifier', 'PompBBoxHead', 'PompSigmoidCELoss',
-    'PompTwoStageDetector', 'ImageLabelDataset', 'remove_rare',
-    'get_fed_loss_inds', 'load_class_frequency', 'resolve_vocabulary',
-    'BUILTIN_VOCABULARIES'
+    'PompTwoStageDetector', 'PompCascadeRoIHead', 'ImageLabelDataset',
+    'remove_rare', 'get_fed_loss_inds', 'load_class_frequency',
+    'resolve_vocabulary', 'BUILTIN_VOCABULARIES'
 ]

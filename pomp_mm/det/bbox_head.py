@@ -61,7 +61,9 @@ class PompBBoxHead(Shared2FCBBoxHead):
             loss_cls=loss_cls,
             **kwargs)
         self.cls_predictor_cfg = cls_predictor_cfg
-        cfg = copy.deepcopy(cls_predictor_cfg)
+        # a built (shared) prompt learner is passed on, not copied
+        cfg = {k: v if isinstance(v, torch.nn.Module) else copy.deepcopy(v)
+               for k, v in cls_predictor_cfg.items()}
         cfg.update(in_features=self.cls_last_dim,
                    out_features=num_classes + 1)
         self.fc_cls = MODELS.build(cfg)

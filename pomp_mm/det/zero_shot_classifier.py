@@ -16,6 +16,7 @@ follows ``.to()``, is never saved in checkpoints, and is recomputed when the
 vocabulary or the prompt changes.
 """
 import os.path as osp
+import weakref
 from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
@@ -35,6 +36,9 @@ BUILTIN_VOCABULARIES = ('coco', 'coco_ov65', 'coco_ov_base48',
 BUILTIN_FILES = {name: osp.join(CLASSNAMES_DIR, f'{name}.txt')
                  for name in BUILTIN_VOCABULARIES}
 Vocabulary = Union[str, Sequence[str]]
+#: prompt learner -> its classifier weights, shared by the classifiers that
+#: share the learner (the stages of :class:`~pomp_mm.det.PompCascadeRoIHead`)
+_TEXT_CACHE = weakref.WeakKeyDictionary()
 
 
 def resolve_vocabulary(vocabulary: Vocabulary) -> List[str]:
@@ -63,10 +67,14 @@ class PompZeroShotClassifier(BaseModule):
         in_features (int): Region feature size (set by the bbox head).
         out_features (int): ``num_classes + 1`` (set by the bbox head); the
             last column is the background, whose weight is zero.
-        prompt_learner (dict, optional): Config of a
+        prompt_learner (dict | PompPromptLearner, optional): Config of a
             :class:`~pomp_mm.core.PompPromptLearner` (with its ``clip``; a
             ``text_only`` CLIP is enough). Its ``freeze`` defaults to True
-            here. Defaults to None.
+            here. A built learner is *shared*: it is used but not registered
+            here (its owner saves, moves and loads it) and its text features
+            are computed once for all classifiers that share it (the later
+            stages of :class:`~pomp_mm.det.PompCascadeRoIHead`).
+            Defaults to None.
         zs_weight_path (str, optional): A (C, D) ``.npy`` of class text
             features (``tools/dump_text_features.py`` output or Detic's
             ``*_clip_a+cname.npy``), un-normalised is fine. Defaults to None.
@@ -105,7 +113,10 @@ class PompZeroShotClassifier(BaseModule):
         self.zs_weight_path = zs_weight_path
         self.prompt_learner: Optional[PompPromptLearner] = None
         self._fixed: Optional[torch.Tensor] = None
-        if prompt_learner is not None:
+        if isinstance(prompt_learner, PompPromptLearner):  # shared
+            self.__dict__['prompt_learner'] = prompt_learner
+            dim = prompt_learner.clip.embed_dim
+        elif prompt_learner is not None:
             cfg = dict(prompt_learner)
             cfg.setdefault('freeze', True)
             self.prompt_learner = MODELS.build(cfg)
@@ -176,8 +187,9 @@ class PompZeroShotClassifier(BaseModule):
                 f'rows but the vocabulary has {len(names)} classes; dump '
                 'features for these classes with tools/dump_text_features.py '
                 'or use a prompt_learner')
-        if self.prompt_learner is not None:
-            self.prompt_learner.set_vocabulary(names)
+        learner = self.prompt_learner
+        if learner is not None and learner.class_names != names:
+            learner.set_vocabulary(names)
         self.class_names = list(names)
         self.vocabulary_version += 1
 
@@ -206,6 +218,9 @@ class PompZeroShotClassifier(BaseModule):
         """
         device = self.linear.weight.device
         learner = self.prompt_learner
+        if learner is not None and self.class_names and \
+                learner.class_names != self.class_names:  # a shared learner
+            learner.set_vocabulary(self.class_names)
         if learner is not None and learner.ctx.requires_grad and \
                 self.training:
             self._cache_key = None
@@ -216,10 +231,17 @@ class PompZeroShotClassifier(BaseModule):
             ctx = learner.ctx
             key += (learner.vocabulary_version, ctx._version, ctx.data_ptr())
         if key != self._cache_key:
-            with torch.no_grad():
-                text = self._text_features().to(device, torch.float32)
-            self.zs_weight = torch.cat(
-                [text.t(), text.new_zeros(text.shape[1], 1)], dim=1)
+            shared = _TEXT_CACHE.get(learner, {}) if learner is not None \
+                else {}
+            if key in shared:  # another classifier of this learner made it
+                self.zs_weight = shared[key]
+            else:
+                with torch.no_grad():
+                    text = self._text_features().to(device, torch.float32)
+                self.zs_weight = torch.cat(
+                    [text.t(), text.new_zeros(text.shape[1], 1)], dim=1)
+                if learner is not None:
+                    _TEXT_CACHE[learner] = {key: self.zs_weight}
             self._cache_key = key
         return self.zs_weight
 
@@ -264,7 +286,8 @@ class PompZeroShotClassifier(BaseModule):
         return self
 
     def extra_repr(self) -> str:
-        source = 'prompt' if self.prompt_learner is not None else \
+        source = ('prompt' if 'prompt_learner' in self._modules else
+                  'shared prompt') if self.prompt_learner is not None else \
             f'npy={self.zs_weight_path!r}'
         return (f'in_features={self.in_features}, dim={self.zs_weight_dim}, '
                 f'classes={self.num_classes}, T={self.norm_temperature}, '

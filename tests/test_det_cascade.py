@@ -1,0 +1,318 @@
+"""The cascade + mask config (ov-lvis_pomp_cascade-mask-rcnn_r50_fpn_4x)
+trains and tests end to end on generated LVIS-format data with masks.
+
+The images and the LVIS v1 json (1203 categories, a rectangle polygon per
+box) are generated; mmdet's real ``LVISV1Dataset`` reads them and its
+``LVISMetric`` reports bbox and segm AP. The detector is shrunk (ResNet-18
+with 8 base channels, 96 px, the tiny random CLIP) and trained for two
+iterations, once per module.
+"""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner, load_checkpoint
+
+import pomp_mm.det  # noqa: F401
+from pomp_mm.core import FrozenCLIP, PompPromptLearner, load_prompt
+from pomp_mm.core.checkpoint import safe_torch_load, save_prompt
+from pomp_mm.det import PompCascadeRoIHead, remove_rare, resolve_vocabulary
+from test_det_configs import (CONFIGS, SIZE, coco_json, lvis_categories,
+                              make_images, set_data)
+
+CONFIG = 'ov-lvis_pomp_cascade-mask-rcnn_r50_fpn_4x.py'
+STAGES = 3
+
+
+def add_rectangle_masks(path):
+    """Give every box of a COCO/LVIS json its rectangle as a polygon."""
+    data = json.load(open(path))
+    for ann in data['annotations']:
+        x, y, w, h = ann['bbox']
+        ann['segmentation'] = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    return data
+
+
+def shrink_cascade(cfg, clip_weights, prompt, work_dir):
+    """shrink() of test_det_configs for the 3-stage cascade with masks."""
+    m = cfg.model
+    m.backbone = dict(type='ResNet', depth=18, base_channels=8,
+                      out_indices=(0, 1, 2, 3), norm_eval=False,
+                      init_cfg=None)
+    m.neck = dict(type='FPN', in_channels=[8, 16, 32, 64], out_channels=16,
+                  num_outs=5)
+    m.rpn_head.in_channels = m.rpn_head.feat_channels = 16
+    m.roi_head.bbox_roi_extractor.out_channels = 16
+    m.roi_head.mask_roi_extractor.out_channels = 16
+    m.roi_head.mask_head.update(in_channels=16, conv_out_channels=8,
+                                num_convs=1)
+    learner = dict(type='PompPromptLearner', prompt_checkpoint=prompt,
+                   clip=dict(type='FrozenCLIP', model_name='pomp-test-vit',
+                             checkpoint=clip_weights, text_only=True))
+    for head in m.roi_head.bbox_head:
+        head.in_channels, head.fc_out_channels = 16, 32
+    # stage 0 names the text side, stage 1 the same one, stage 2 none
+    m.roi_head.bbox_head[0].cls_predictor_cfg.prompt_learner = learner
+    m.roi_head.bbox_head[1].cls_predictor_cfg.prompt_learner = learner
+    m.data_preprocessor.batch_augments[0].size = (SIZE, SIZE)
+    m.train_cfg.rpn.sampler.num = 64
+    for stage in m.train_cfg.rcnn:
+        stage.sampler.num = 32
+    m.train_cfg.rpn_proposal.nms_pre = 200
+    m.train_cfg.rpn_proposal.max_per_img = 100
+    m.test_cfg.rpn.nms_pre = m.test_cfg.rpn.max_per_img = 50
+    m.test_cfg.rcnn.max_per_img = 20
+    m.test_cfg.rcnn.score_thr = 0.0
+    for pipeline in (cfg.train_pipeline, cfg.test_pipeline):
+        for t in pipeline:
+            if t['type'] == 'RandomResize':
+                t.update(scale=(SIZE, SIZE), ratio_range=(0.9, 1.1))
+            elif t['type'] == 'RandomCrop':
+                t['crop_size'] = (SIZE, SIZE)
+            elif t['type'] == 'Resize':
+                t['scale'] = (SIZE, SIZE)
+    cfg.train_dataloader.dataset.dataset.pipeline = cfg.train_pipeline
+    cfg.test_dataloader.dataset.pipeline = cfg.test_pipeline
+    for name in ('train_dataloader', 'test_dataloader'):
+        cfg[name].num_workers = 0
+        cfg[name].persistent_workers = False
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1,
+                         val_interval=100)
+    cfg.param_scheduler = []
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.randomness = dict(seed=0)
+    cfg.work_dir = str(work_dir)
+    cfg.launcher = 'none'
+    cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),
+                       mp_cfg=dict(mp_start_method='fork'))
+    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
+    return cfg
+
+
+class LossLog(Hook):
+    """Keeps the loss dict of every training iteration."""
+
+    def __init__(self):
+        self.losses = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        self.losses.append({k: float(v) for k, v in outputs.items()})
+
+
+class StageScores:
+    """Forward hooks on the stages' bbox heads: the class-score widths."""
+
+    def __init__(self, model):
+        self.widths = {k: [] for k in range(STAGES)}
+        self.handles = [
+            head.register_forward_hook(
+                lambda mod, args, out, k=k: self.widths[k].append(
+                    out[0].shape[1]))
+            for k, head in enumerate(model.roi_head.bbox_head)]
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, clip_weights):
+    """The config trained 2 iterations (batch 2) on 4 generated LVIS images
+    with masks, a frozen prompt from a file; its runner and records."""
+    tmp = tmp_path_factory.mktemp('cascade')
+    root = tmp / 'lvis'
+    root.mkdir()
+    cats = lvis_categories()
+    ids = [c['id'] for c in cats if c['image_count'] > 0][:6]
+    full = coco_json(root / 'lvis_v1_train.json', make_images(root, 4), cats,
+                     ids, lvis=True)
+    add_rectangle_masks(full)
+    norare = str(root / 'lvis_v1_train_norare.json')
+    assert remove_rare(full, norare) > 0
+    # LVISV1Dataset reads the file name from coco_url ('train2017/<name>')
+    (root / 'train2017').symlink_to(root, target_is_directory=True)
+    prompt = str(tmp / 'prompt.pth')
+    save_prompt(prompt, 0.5 * torch.randn(
+        4, 32, generator=torch.Generator().manual_seed(1)), epoch=1)
+    cfg = Config.fromfile(osp.join(CONFIGS, CONFIG))
+    shrink_cascade(cfg, clip_weights, prompt, tmp / 'work')
+    for head in cfg.model.roi_head.bbox_head:
+        head.loss_cls.cat_freq_path = norare
+    set_data(cfg.train_dataloader, root, norare)
+    set_data(cfg.test_dataloader, root, norare)
+    cfg.test_evaluator.ann_file = norare
+    runner = Runner.from_cfg(cfg)
+    log = LossLog()
+    runner.register_hook(log)
+    scores = StageScores(runner.model)
+    runner.train()
+    scores.remove()
+    return dict(runner=runner, cfg=cfg, log=log, train_widths=scores.widths,
+                ckpt=str(tmp / 'work' / 'epoch_1.pth'), norare=norare)
+
+
+def test_config_builds_a_3_stage_cascade_with_a_class_agnostic_mask_head():
+    cfg = Config.fromfile(osp.join(CONFIGS, CONFIG))
+    roi = cfg.model.roi_head
+    assert roi.type == 'PompCascadeRoIHead' and roi.num_stages == STAGES
+    assert [h.type for h in roi.bbox_head] == ['PompBBoxHead'] * STAGES
+    assert all(h.reg_class_agnostic and h.num_classes == 1203 and
+               h.cls_predictor_cfg.type == 'PompZeroShotClassifier' and
+               h.loss_cls.use_fed_loss for h in roi.bbox_head)
+    # one text side, named by stage 0 only
+    assert roi.bbox_head[0].cls_predictor_cfg.prompt_learner.clip.type == \
+        'FrozenCLIP'
+    assert all('prompt_learner' not in h.cls_predictor_cfg and
+               'zs_weight_path' not in h.cls_predictor_cfg
+               for h in roi.bbox_head[1:])
+    assert [s.assigner.pos_iou_thr for s in cfg.model.train_cfg.rcnn] == [
+        0.6, 0.7, 0.8]
+    assert roi.mask_head.class_agnostic
+    # a local file, no torchvision:// download
+    init = cfg.model.backbone.init_cfg
+    assert init.type == 'Pretrained' and '://' not in init.checkpoint
+    assert cfg.test_evaluator.type == 'LVISMetric'
+    assert list(cfg.test_evaluator.metric) == ['bbox', 'segm']
+
+
+def test_two_iterations_every_stage_and_mask_loss_finite(trained):
+    log = trained['log'].losses
+    assert len(log) == 2
+    want = {f's{k}.{name}' for k in range(STAGES)
+            for name in ('loss_cls', 'loss_bbox', 'loss_mask')}
+    want |= {'loss_rpn_cls', 'loss_rpn_bbox', 'loss'}
+    for losses in log:
+        assert want <= set(losses)
+        assert all(np.isfinite(v) for v in losses.values()), losses
+        assert losses['s0.loss_mask'] > 0 and losses['s0.loss_cls'] > 0
+    # trained on the 1203 LVIS classes in every stage (C + 1 columns)
+    assert trained['runner'].model.vocabulary == resolve_vocabulary(
+        'lvis_v1')
+    for k in range(STAGES):
+        assert trained['train_widths'][k] and set(
+            trained['train_widths'][k]) == {1204}
+
+
+def test_stages_share_one_text_side(trained):
+    model = trained['runner'].model
+    clfs = model.classifiers()
+    assert len(clfs) == STAGES
+    assert clfs == model.roi_head.classifiers()
+    learner = clfs[0].prompt_learner
+    assert all(c.prompt_learner is learner for c in clfs)
+    assert sum(isinstance(m, PompPromptLearner)
+               for m in model.modules()) == 1
+    assert sum(isinstance(m, FrozenCLIP) for m in model.modules()) == 1
+    # a later stage's classifier owns its projection only
+    for c in clfs[1:]:
+        assert sum(p.numel() for p in c.parameters()) == \
+            c.in_features * c.zs_weight_dim + c.zs_weight_dim
+    assert sum(p.numel() for p in clfs[0].parameters()) > \
+        sum(p.numel() for p in learner.clip.parameters())
+    # one text-feature tensor, encoded once for the 3 stages
+    calls = []
+    encode = learner.encode_vocabulary
+    learner.encode_vocabulary = lambda *a, **k: calls.append(1) or encode(
+        *a, **k)
+    try:
+        for c in clfs:
+            c.set_vocabulary(['cat', 'dog', 'zebra'])
+        weights = [c.class_weight() for c in clfs]
+    finally:
+        del learner.encode_vocabulary
+    assert len(calls) == 1
+    assert all(w.data_ptr() == weights[0].data_ptr() for w in weights)
+    want = learner.encode_vocabulary(normalize=True)  # 3 rows, independent
+    torch.testing.assert_close(weights[0][:, :3].t(), want)
+    assert weights[0][:, 3].abs().max() == 0  # background column
+    # stages set apart (no detector does) still score their own names
+    clfs[1].set_vocabulary(['zebra'])
+    w0, w1 = clfs[0].class_weight(), clfs[1].class_weight()
+    assert w0.shape[1] == 4 and w1.shape[1] == 2
+    assert learner.class_names == ['zebra']
+    torch.testing.assert_close(w1[:, 0], want[2])
+    torch.testing.assert_close(clfs[0].class_weight(), weights[0])
+    clfs[1].set_vocabulary(['cat', 'dog', 'zebra'])
+    # the one prompt route loads one learner, and every stage follows it
+    other = str(trained['ckpt'] + '.prompt2.pth')
+    save_prompt(other, 0.5 * torch.randn(
+        4, 32, generator=torch.Generator().manual_seed(2)), epoch=1)
+    assert load_prompt(model, other, log=False) == [
+        'roi_head.bbox_head.0.fc_cls.prompt_learner']
+    after = [c.class_weight() for c in clfs]
+    assert all(w.data_ptr() == after[0].data_ptr() for w in after)
+    assert (after[0] - weights[0]).abs().max() > 1e-3
+    torch.testing.assert_close(after[0][:, :3].t(),
+                               learner.encode_vocabulary(normalize=True))
+
+
+def test_test_reports_bbox_and_segm_and_swaps_every_stage(trained):
+    runner, model = trained['runner'], trained['runner'].model
+    scores = StageScores(model)
+    try:
+        metrics = runner.test()
+    finally:
+        scores.remove()
+    for kind in ('bbox', 'segm'):
+        assert {f'lvis/{kind}_AP', f'lvis/{kind}_APr'} <= set(metrics)
+        assert 0 <= metrics[f'lvis/{kind}_AP'] <= 1
+    # the test set's 1203 classes (data_sample.text) in every stage
+    assert all(set(scores.widths[k]) == {1204} for k in range(STAGES))
+    # a test vocabulary swap reaches all 3 stages
+    coco = resolve_vocabulary('coco')
+    model.set_vocabulary(coco, 'test')
+    loader = runner.build_dataloader(trained['cfg'].test_dataloader)
+    batch = next(iter(loader))
+    scores = StageScores(model)
+    model.eval()
+    with torch.no_grad():
+        samples = model.test_step(batch)
+    scores.remove()
+    assert all(scores.widths[k] == [81] for k in range(STAGES))
+    assert all(c.zs_weight.shape[1] == 81 for c in model.classifiers())
+    pred = samples[0].pred_instances
+    assert len(pred) > 0 and int(pred.labels.max()) < 80
+    assert pred.label_names == [coco[i] for i in pred.labels.tolist()]
+    assert pred.masks.shape[0] == len(pred)
+
+
+def test_frozen_prompt_and_clip_are_not_in_the_checkpoint(trained):
+    state = safe_torch_load(trained['ckpt'])['state_dict']
+    assert not [k for k in state if 'prompt_learner' in k]
+    for k in range(STAGES):
+        assert f'roi_head.bbox_head.{k}.fc_cls.linear.weight' in state
+        # class-agnostic masks: one output channel per stage
+        assert state[f'roi_head.mask_head.{k}.conv_logits.weight'].shape[
+            0] == 1
+    # a fresh detector takes the checkpoint strictly (nothing missing)
+    from mmdet.registry import MODELS
+    model = MODELS.build(trained['cfg'].model)
+    load_checkpoint(model, trained['ckpt'], strict=True)
+    assert isinstance(model.roi_head, PompCascadeRoIHead)
+    for k in range(STAGES):
+        torch.testing.assert_close(
+            model.roi_head.bbox_head[k].fc_cls.linear.weight,
+            state[f'roi_head.bbox_head.{k}.fc_cls.linear.weight'])
+
+
+def test_stages_with_different_text_sides_are_an_error():
+    cfg = Config.fromfile(osp.join(CONFIGS, CONFIG))
+    heads = cfg.model.roi_head.bbox_head
+    heads[2].cls_predictor_cfg = dict(type='PompZeroShotClassifier',
+                                      zs_weight_path='other.npy')
+    with pytest.raises(ValueError, match=r'bbox_head\[2\]\.cls_predictor_cfg'
+                       r'\.prompt_learner differs from bbox_head\[0\]'):
+        PompCascadeRoIHead(bbox_roi_extractor=cfg.model.roi_head
+                           .bbox_roi_extractor, bbox_head=list(heads),
+                           num_stages=STAGES,
+                           stage_loss_weights=[1, 0.5, 0.25])
