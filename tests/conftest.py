@@ -63,6 +63,17 @@ def clip_weights(tmp_path_factory, tiny_clip):
     return str(path)
 
 
+@pytest.fixture(scope='module')
+def prompt(tmp_path_factory):
+    """A random (4, 32) prompt file for the 'pomp-test-vit' CLIP, once per
+    module (the inference, ONNX and web-demo tests)."""
+    from pomp_mm.core.checkpoint import save_prompt
+    path = str(tmp_path_factory.mktemp('prompt') / 'prompt.pth')
+    torch.manual_seed(3)
+    save_prompt(path, torch.randn(4, 32) * 0.02, epoch=1, meta={})
+    return path
+
+
 @pytest.fixture(scope='session')
 def scenes(tmp_path_factory):
     """A tiny mini-world scene export: 3 test scenes of 64 px (stars_hearts

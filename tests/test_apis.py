@@ -16,19 +16,10 @@ from mmengine.fileio import load as mmengine_load
 from pomp_mm.apis import NO_CLASS, PompInferencer, list_images, read_texts
 from pomp_mm.apis.visualization import (draw_detection, draw_segmentation,
                                         out_name, palette, upscale)
-from pomp_mm.core.checkpoint import save_prompt
 from pomp_mm.engine import test as engine_test
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope='module')
-def prompt(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('prompt') / 'prompt.pth')
-    torch.manual_seed(3)
-    save_prompt(path, torch.randn(4, 32) * 0.02, epoch=1, meta={})
-    return path
 
 
 def _classes(scenes):

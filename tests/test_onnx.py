@@ -23,6 +23,7 @@ import torch
 from pomp_mm.apis import PompInferencer
 from pomp_mm.apis import export as ox
 from pomp_mm.core.checkpoint import save_prompt
+from test_apis import _classes
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ort = pytest.importorskip('onnxruntime')
@@ -31,18 +32,6 @@ MODEL = 'pomp-test-vit'
 NEW_NAMES = ['x', 'bat (animal)', 'zebra crossing',
              'purple octagon with a small notch in its upper left corner '
              'and two dots', 'yo-yo', 'st. bernard mountain dog']
-
-
-@pytest.fixture(scope='module')
-def prompt(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('prompt') / 'prompt.pth')
-    torch.manual_seed(3)
-    save_prompt(path, torch.randn(4, 32) * 0.02, epoch=1, meta={})
-    return path
-
-
-def _classes(scenes):
-    return json.load(open(osp.join(scenes, 'classes.json')))['classes']
 
 
 def _images(scenes):

@@ -23,8 +23,8 @@ import torch
 from mmengine.config import Config
 
 from pomp_mm.apis import PompInferencer
-from pomp_mm.core.checkpoint import save_prompt
 from pomp_mm.engine import web_demo
+from test_apis import _classes
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
@@ -32,14 +32,6 @@ CHROMEDRIVER = shutil.which('chromedriver')
 #: the fixture server's upload limit: a 64 px scene (~10 KB PNG) fits, a
 #: 256 px noise picture (~190 KB) does not
 LIMIT_MB = 0.05
-
-
-@pytest.fixture(scope='module')
-def prompt(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('prompt') / 'prompt.pth')
-    torch.manual_seed(3)
-    save_prompt(path, torch.randn(4, 32) * 0.02, epoch=1, meta={})
-    return path
 
 
 @pytest.fixture(scope='module')
@@ -156,10 +148,6 @@ def _post(url, obj):
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
-
-
-def _classes(scenes):
-    return json.load(open(osp.join(scenes, 'classes.json')))['classes']
 
 
 def _scene(scenes, i):

@@ -43,6 +43,16 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument('--prompt', help='prompt file (official POMP or pomp_mm)')
     p.add_argument('--weights', help='trained detector checkpoint (det)')
     p.add_argument('--out-dir', help='write pictures and predictions.json')
+    add_prediction_options(p)
+    p.add_argument('--batch-size', type=int, default=1)
+    p.add_argument('--device', default='cpu')
+    return p
+
+
+def add_prediction_options(p: argparse.ArgumentParser) -> None:
+    """The options :func:`inferencer_kwargs` reads besides the model files
+    (``--topk``, ``--min-score``, ``--dense-mode``, ``--score-thr``), shared
+    with ``tools/web_demo.py``."""
     p.add_argument('--topk', type=int, default=5, help='cls: classes shown '
                    '(default: %(default)s)')
     p.add_argument('--min-score', type=float, default=0.0,
@@ -54,9 +64,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument('--score-thr', type=float, default=0.3,
                    help='det: keep boxes scoring at least this '
                    '(default: %(default)s)')
-    p.add_argument('--batch-size', type=int, default=1)
-    p.add_argument('--device', default='cpu')
-    return p
 
 
 def task_args(args) -> dict:

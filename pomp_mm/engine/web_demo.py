@@ -51,7 +51,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import pomp_mm  # noqa: F401
-from pomp_mm.engine.infer import inferencer_kwargs
+from pomp_mm.engine.infer import add_prediction_options, inferencer_kwargs
 
 PROG = 'web_demo.py'
 PAGE = osp.join(osp.dirname(osp.abspath(__file__)), 'web_demo.html')
@@ -108,17 +108,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument('--clip-checkpoint', help='CLIP weights file (cls, seg)')
     p.add_argument('--prompt', action='append', default=[], metavar='FILE',
                    help='a prompt file offered in the page (repeatable)')
-    p.add_argument('--topk', type=int, default=5, help='cls: classes shown '
-                   '(default: %(default)s)')
-    p.add_argument('--min-score', type=float, default=0.0,
-                   help="seg: pixels whose best softmax score is below this "
-                   "are 'no class' (default: %(default)s)")
-    p.add_argument('--dense-mode', choices=('value', 'cls', 'plain'),
-                   default='value', help='seg without the default model: '
-                   'dense CLIP features (default: %(default)s)')
-    p.add_argument('--score-thr', type=float, default=0.3,
-                   help='det: keep boxes scoring at least this '
-                   '(default: %(default)s)')
+    add_prediction_options(p)  # the same as tools/infer.py's
     p.add_argument('--device', default='cpu')
     return p
 
