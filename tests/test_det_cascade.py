@@ -22,7 +22,7 @@ from pomp_mm.core import FrozenCLIP, PompPromptLearner, load_prompt
 from pomp_mm.core.checkpoint import safe_torch_load, save_prompt
 from pomp_mm.det import PompCascadeRoIHead, remove_rare, resolve_vocabulary
 from test_det_configs import (CONFIGS, SIZE, coco_json, lvis_categories,
-                              make_images, set_data)
+                              make_images, set_data, shrink_data)
 
 CONFIG = 'ov-lvis_pomp_cascade-mask-rcnn_r50_fpn_4x.py'
 STAGES = 3
@@ -40,7 +40,8 @@ def add_rectangle_masks(path):
 
 
 def shrink_cascade(cfg, clip_weights, prompt, work_dir):
-    """shrink() of test_det_configs for the 3-stage cascade with masks."""
+    """shrink() of test_det_configs for the 3-stage cascade with masks
+    (the model; shrink_data() does the rest)."""
     m = cfg.model
     m.backbone = dict(type='ResNet', depth=18, base_channels=8,
                       out_indices=(0, 1, 2, 3), norm_eval=False,
@@ -69,32 +70,10 @@ def shrink_cascade(cfg, clip_weights, prompt, work_dir):
     m.test_cfg.rpn.nms_pre = m.test_cfg.rpn.max_per_img = 50
     m.test_cfg.rcnn.max_per_img = 20
     m.test_cfg.rcnn.score_thr = 0.0
-    for pipeline in (cfg.train_pipeline, cfg.test_pipeline):
-        for t in pipeline:
-            if t['type'] == 'RandomResize':
-                t.update(scale=(SIZE, SIZE), ratio_range=(0.9, 1.1))
-            elif t['type'] == 'RandomCrop':
-                t['crop_size'] = (SIZE, SIZE)
-            elif t['type'] == 'Resize':
-                t['scale'] = (SIZE, SIZE)
-    cfg.train_dataloader.dataset.dataset.pipeline = cfg.train_pipeline
-    cfg.test_dataloader.dataset.pipeline = cfg.test_pipeline
-    for name in ('train_dataloader', 'test_dataloader'):
-        cfg[name].num_workers = 0
-        cfg[name].persistent_workers = False
+    shrink_data(cfg, work_dir)
     cfg.train_dataloader.batch_size = 2
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1,
-                         val_interval=100)
-    cfg.param_scheduler = []
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.randomness = dict(seed=0)
-    cfg.work_dir = str(work_dir)
-    cfg.launcher = 'none'
-    cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),
-                       mp_cfg=dict(mp_start_method='fork'))
-    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
     return cfg
 
 
@@ -316,3 +295,109 @@ def test_stages_with_different_text_sides_are_an_error():
                            .bbox_roi_extractor, bbox_head=list(heads),
                            num_stages=STAGES,
                            stage_loss_weights=[1, 0.5, 0.25])
+
+
+def _bce_by_hand(logits, labels, num_classes):
+    """Detic's _max_size_loss for one image, written out: the sigmoid BCE
+    of the box's logits (background column dropped) towards each label in
+    turn, summed over classes, averaged over the labels."""
+    p = torch.sigmoid(logits[:num_classes].double())
+    per_label = []
+    for label in labels:
+        t = torch.zeros(num_classes, dtype=torch.float64)
+        t[label] = 1
+        per_label.append(-(t * p.log() + (1 - t) * (1 - p).log()).sum())
+    return torch.stack(per_label).mean()
+
+
+def test_image_label_loss_every_stage_by_hand(trained):
+    model = trained['runner'].model
+    roi = model.roi_head
+    model.train()
+    model._use_vocabulary('train')
+    loader = trained['runner'].build_dataloader(trained['cfg'].test_dataloader)
+    data = model.data_preprocessor(next(iter(loader)), False)
+    x = model.extract_feat(data['inputs'][:1].repeat(2, 1, 1, 1))
+    metas = [dict(img_shape=(SIZE, SIZE))] * 2
+    # image 0: the largest box is the second; image 1: the first
+    boxes = [torch.tensor([[10., 10., 30., 30.], [0., 5., 80., 90.],
+                           [40., 40., 60., 50.]]),
+             torch.tensor([[5., 5., 90., 70.], [20., 20., 40., 40.]])]
+    labels = [torch.tensor([3, 7]), torch.tensor([1200])]
+    losses = roi.image_label_loss(x, boxes, labels, metas)
+    assert set(losses) == {f's{k}.loss_image' for k in range(STAGES)}
+    num_classes = 1203
+    stage_boxes = [b.clone() for b in boxes]
+    for k in range(STAGES):
+        head = roi.bbox_head[k]
+        rois = torch.cat([torch.cat([torch.full((len(b), 1), float(i)), b],
+                                    1) for i, b in enumerate(stage_boxes)])
+        out = roi._bbox_forward(k, x, rois)
+        start, per_image = 0, []
+        for b, lab in zip(stage_boxes, labels):
+            area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+            per_image.append(_bce_by_hand(
+                out['cls_score'][start + int(area.argmax())], lab.tolist(),
+                num_classes))
+            start += len(b)
+        want = roi.stage_loss_weights[k] * head.image_loss_weight * \
+            torch.stack(per_image).mean()
+        torch.testing.assert_close(losses[f's{k}.loss_image'].double(), want,
+                                   rtol=1e-5, atol=1e-6)  # fp32 vs fp64
+        # the next stage scores this stage's regressed boxes (Detic)
+        deltas = out['bbox_pred'].detach().split(
+            [len(b) for b in stage_boxes])
+        stage_boxes = [head.bbox_coder.decode(b, d, max_shape=(SIZE, SIZE))
+                       for b, d in zip(stage_boxes, deltas)]
+    # every stage's projection learns from it; the boxes carry no gradient
+    sum(losses.values()).backward()
+    for head in roi.bbox_head:
+        assert head.fc_cls.linear.weight.grad.abs().sum() > 0
+    model.zero_grad()
+
+
+@pytest.mark.slow
+def test_max_size_config_trains_every_stage_on_image_labels(
+        trained, clip_weights, tmp_path):
+    """The image-label cascade config: a mixed batch (1 box + 4
+    image-labelled images) gives the box losses and s{k}.loss_image of all
+    3 stages, all finite."""
+    root = osp.dirname(trained['norare'])
+    cats = lvis_categories()
+    images = make_images(root, 4, seed=3)
+    info = dict(
+        images=[dict(id=i + 1, file_name=n, width=SIZE, height=SIZE,
+                     pos_category_ids=[cats[5 * i + 2]['id']])
+                for i, (n, _) in enumerate(images)],
+        categories=cats)
+    ann = osp.join(root, 'imagenet_lvis_image_info.json')
+    with open(ann, 'w') as f:
+        json.dump(info, f)
+    cfg = Config.fromfile(osp.join(
+        CONFIGS, CONFIG.replace('.py', '_max-size.py')))
+    prompt = trained['cfg'].model.roi_head.bbox_head[0].cls_predictor_cfg \
+        .prompt_learner.prompt_checkpoint
+    shrink_cascade(cfg, clip_weights, prompt, tmp_path / 'work')
+    for head in cfg.model.roi_head.bbox_head:
+        head.loss_cls.cat_freq_path = trained['norare']
+    box_set, image_set = cfg.train_dataloader.dataset.datasets
+    box_set.dataset.update(data_root=root, ann_file=trained['norare'],
+                           data_prefix=dict(img=''))
+    image_set.update(data_root=root, ann_file=ann)
+    cfg.train_dataloader.batch_size = cfg.train_dataloader.sampler \
+        .batch_size = 5
+    cfg.load_from = None
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)
+    runner = Runner.from_cfg(cfg)
+    log = LossLog()
+    runner.register_hook(log)
+    batch = next(iter(runner.build_dataloader(cfg.train_dataloader)))
+    kinds = ['image_labels' in s.metainfo for s in batch['data_samples']]
+    assert kinds.count(True) == 4 and kinds.count(False) == 1
+    runner.train()
+    (losses, ) = log.losses
+    want = {f's{k}.{name}' for k in range(STAGES)
+            for name in ('loss_cls', 'loss_bbox', 'loss_mask', 'loss_image')}
+    assert want <= set(losses)
+    assert all(np.isfinite(v) for v in losses.values()), losses
+    assert all(losses[f's{k}.loss_image'] > 0 for k in range(STAGES))

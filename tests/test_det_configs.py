@@ -90,6 +90,16 @@ def shrink(cfg, clip_weights, work_dir):
     m.test_cfg.rcnn.score_thr = 0.0
     m.train_cfg.rpn_proposal.nms_pre = 200
     m.train_cfg.rpn_proposal.max_per_img = 100
+    shrink_data(cfg, work_dir)
+    cfg.optim_wrapper.optimizer.lr = 0.01
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    return cfg
+
+
+def shrink_data(cfg, work_dir):
+    """The model-independent part of shrink(): every pipeline of every
+    (nested) dataset at SIZE px, no workers, one epoch, no validation, no
+    scheduler, CPU/gloo, local logs only."""
 
     def small(pipeline):
         for t in pipeline:
@@ -97,6 +107,10 @@ def shrink(cfg, clip_weights, work_dir):
                 t['scale'] = (SIZE, SIZE)
             elif t['type'] == 'RandomChoiceResize':
                 t['scales'] = [(SIZE, SIZE)]
+            elif t['type'] == 'RandomResize':
+                t.update(scale=(SIZE, SIZE), ratio_range=(0.9, 1.1))
+            elif t['type'] == 'RandomCrop':
+                t['crop_size'] = (SIZE, SIZE)
 
     def visit(ds):
         if 'pipeline' in ds:
@@ -116,9 +130,7 @@ def shrink(cfg, clip_weights, work_dir):
                          val_interval=100)
     cfg.param_scheduler = []
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.optim_wrapper.optimizer.lr = 0.01
     cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
     cfg.work_dir = str(work_dir)
     cfg.launcher = 'none'
     cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),

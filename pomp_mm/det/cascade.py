@@ -12,9 +12,16 @@ one CLIP text tower in memory, none of it three times in a checkpoint, one
 prompt to load, and one text encoding per vocabulary
 (:class:`~pomp_mm.det.PompZeroShotClassifier` shares its text features
 between the classifiers of one learner).
+
+Image-labelled images (Detic's max-size loss) are trained in every stage,
+as Detic's ``CustomCascadeROIHeads`` does for ``ann_type='image'``:
+:meth:`PompCascadeRoIHead.image_label_loss`.
 """
 import copy
-from typing import List
+from typing import Dict, List, Sequence
+
+import torch
+from mmdet.structures.bbox import bbox2roi
 
 from mmdet.models.roi_heads import CascadeRoIHead
 from mmdet.registry import MODELS
@@ -96,6 +103,62 @@ class PompCascadeRoIHead(CascadeRoIHead):
                     "type='PompBBoxHead' in every stage")
             self.bbox_head.append(head)
             shared = head.fc_cls.prompt_learner
+
+    def image_label_loss(self, x: Sequence[torch.Tensor],
+                         boxes: List[torch.Tensor],
+                         image_labels: List[torch.Tensor],
+                         batch_img_metas: List[dict]
+                         ) -> Dict[str, torch.Tensor]:
+        """Detic's max-size loss in every stage.
+
+        Stage 0 scores the images' proposals; each later stage scores the
+        boxes the stage before it regressed from them (no gradient through
+        the boxes, as in Detic and in mmdet's cascade). In each stage the
+        largest of its input boxes per image is trained towards the image
+        labels (:meth:`PompBBoxHead.image_label_loss`); the stage's loss is
+        weighted by ``stage_loss_weights`` like its box losses and named
+        ``s{stage}.loss_image``. (Detic's cascade scales the stages'
+        gradients by 1/3 instead; mmdet's weights keep one convention for
+        every loss of this head.)
+
+        Args:
+            x (tuple[Tensor]): The images' FPN features.
+            boxes (list[Tensor]): Per image, its (n_i, 4) proposals
+                (n_i >= 1), in the input image's coordinates.
+            image_labels (list[Tensor]): Per image, its class indices.
+            batch_img_metas (list[dict]): Per image, its meta
+                (``img_shape`` bounds the regressed boxes).
+
+        Returns:
+            dict[str, Tensor]: ``s{k}.loss_image`` for every stage ``k``.
+        """
+        losses = {}
+        counts = [len(b) for b in boxes]
+        if min(counts, default=1) < 1:
+            raise ValueError('PompCascadeRoIHead.image_label_loss: an image '
+                             'has no box; give it the whole image')
+        for stage in range(self.num_stages):
+            rois = bbox2roi(boxes)
+            results = self._bbox_forward(stage, x, rois)
+            head = self.bbox_head[stage]
+            largest, start = [], 0
+            for b in boxes:
+                area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+                largest.append(start + int(area.argmax()))
+                start += len(b)
+            stage_loss = head.image_label_loss(
+                results['cls_score'][largest], image_labels)
+            weight = self.stage_loss_weights[stage]
+            for name, value in stage_loss.items():
+                losses[f's{stage}.{name}'] = value * weight
+            if stage + 1 < self.num_stages:
+                with torch.no_grad():  # class-agnostic: no label needed
+                    preds = results['bbox_pred'].split(counts)
+                    boxes = [
+                        head.regress_by_class(b, None, p, meta).detach()
+                        for b, p, meta in zip(boxes, preds, batch_img_metas)
+                    ]
+        return losses
 
     def classifiers(self) -> List[PompZeroShotClassifier]:
         """The stages' classifiers, in stage order."""

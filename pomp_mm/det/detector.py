@@ -23,6 +23,7 @@ from mmengine.logging import print_log
 from pomp_mm.core.vocabulary import (DATASET, EXPLICIT, PhaseVocabularies,
                                      split_dotted)
 
+from .cascade import PompCascadeRoIHead
 from .zero_shot_classifier import PompZeroShotClassifier, resolve_vocabulary
 
 Vocabulary = Optional[Union[str, Sequence[str]]]
@@ -42,7 +43,9 @@ class PompTwoStageDetector(TwoStageDetector):
     Images whose data sample has an ``image_labels`` meta field (see
     :class:`~pomp_mm.det.ImageLabelDataset`) take no box loss; their largest
     RPN proposal is trained towards the image labels (Detic's max-size
-    loss, :meth:`PompBBoxHead.image_label_loss`).
+    loss, :meth:`PompBBoxHead.image_label_loss`); with a
+    :class:`~pomp_mm.det.PompCascadeRoIHead`, in every stage
+    (:meth:`PompCascadeRoIHead.image_label_loss`).
 
     Args:
         train_vocabulary (str | Sequence[str], optional): Training class
@@ -229,12 +232,18 @@ class PompTwoStageDetector(TwoStageDetector):
             if len(b) == 0:  # no proposal: the whole image
                 h, w = sample.metainfo['img_shape'][:2]
                 b = b.new_tensor([[0, 0, w, h]])
-            area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-            boxes.append(b[area.argmax()][None])
-        rois = bbox2roi(boxes)
-        cls_score = self.roi_head._bbox_forward(x, rois)['cls_score']
+            boxes.append(b)
         labels = [torch.as_tensor(s.metainfo['image_labels'])
                   for s in data_samples]
+        if isinstance(self.roi_head, PompCascadeRoIHead):  # every stage
+            return self.roi_head.image_label_loss(
+                x, boxes, labels, [s.metainfo for s in data_samples])
+        largest = []
+        for b in boxes:
+            area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+            largest.append(b[area.argmax()][None])
+        cls_score = self.roi_head._bbox_forward(
+            x, bbox2roi(largest))['cls_score']
         return self.roi_head.bbox_head.image_label_loss(cls_score, labels)
 
     def predict(self,

@@ -1,0 +1,36 @@
+# Detic's image-labelled set: ImageNet-21K images of the LVIS classes with
+# their class as an image label (imagenet_lvis_image_info.json, Detic's
+# format: images[].pos_category_ids). A detection config adds
+# `image_label_set` to its training data with the max-size loss on (see
+# ov-lvis_pomp_*_max-size.py); the images have no boxes.
+image_data_root = 'data/imagenet/'
+image_ann = 'annotations/imagenet_lvis_image_info.json'
+image_label_size = 320  # Detic: DATASET_INPUT_SIZE [640, 320]
+image_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # no instances: empty gt boxes (and masks with with_mask=True, which a
+    # mask detector's batch padding needs)
+    dict(type='LoadAnnotations', with_bbox=True),
+    # Detic: scale 0.5-1.5 of 320 px, then a 320 px crop
+    dict(
+        type='RandomResize',
+        scale=(image_label_size, image_label_size),
+        ratio_range=(0.5, 1.5),
+        keep_ratio=True),
+    dict(
+        type='RandomCrop',
+        crop_type='absolute_range',
+        crop_size=(image_label_size, image_label_size),
+        allow_negative_crop=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor', 'flip', 'flip_direction', 'image_labels'))
+]
+image_label_set = dict(
+    type='ImageLabelDataset',
+    data_root=image_data_root,
+    ann_file=image_ann,
+    data_prefix=dict(img=''),
+    pipeline=image_pipeline)
