@@ -144,3 +144,16 @@ def test_two_process_gloo_train_and_test_match_one_process(trained):
     single = engine_test.main([CONFIG, str(work / 'prompt_latest.pth'),
                                  '--work-dir', str(tmp / 'single'), *opts])
     assert json.loads(out2.read_text()) == pytest.approx(single)
+
+
+def test_finish_distributed_leaves_the_group(tmp_path):
+    """train.py / test.py leave their gloo group at the end (a rank exiting
+    with it alive could abort in teardown); without one it is a no-op."""
+    import torch.distributed as dist
+    from pomp_mm.utils.cli import finish_distributed
+    finish_distributed()  # no group: nothing happens
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
+                            rank=0, world_size=1)
+    assert dist.is_initialized()
+    finish_distributed()
+    assert not dist.is_initialized()

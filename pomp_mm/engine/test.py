@@ -35,7 +35,7 @@ from pomp_mm.core.prompt import load_prompt
 from pomp_mm.core.utils import unwrap_model
 from pomp_mm.utils.cli import (CliError, add_common_args,
                                check_checkpoint_file, check_output_file,
-                               init_cpu_distributed,
+                               finish_distributed, init_cpu_distributed,
                                load_config, prompt_only_file, run_errors)
 
 
@@ -187,6 +187,7 @@ def main(argv=None):
                           json.dumps(metrics, indent=2, default=float) + '\n')
         runner.logger.info(
             f'metrics written to {osp.abspath(args.out_metrics)}')
+    finish_distributed()
     return metrics
 
 

@@ -34,6 +34,7 @@ from pomp_mm.utils.cli import (
     add_common_args,
     check_checkpoint_file,
     enable_amp,
+    finish_distributed,
     init_cpu_distributed,
     load_config,
     run_errors,
@@ -137,6 +138,7 @@ def main(argv=None):
             # a changed config (n_ctx, classes): before anything loads
             check_fits_model(cfg.load_from, runner.model)
         runner.train()
+        finish_distributed()
     except run_errors() as e:  # NaN/Inf, undefined loss, bad checkpoint,
         if locked:             # full disk: one line
             unlock_work_dir(cfg.work_dir)

@@ -382,6 +382,21 @@ def prompt_only_file(path: str) -> bool | None:
         k.startswith(('prompt_learner.', 'clip.')) for k in state)
 
 
+def finish_distributed() -> None:
+    """Leave the process group of a finished ``--launcher pytorch`` run:
+    every rank meets at a barrier, then destroys the group.
+
+    A rank that exits with its gloo group alive can abort in teardown
+    ("terminate called without an active exception", SIGABRT) when the
+    other rank has already closed its sockets, so a run that finished turns
+    into a failed one. A no-op without a process group (one process).
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def init_cpu_distributed(cfg: Config) -> None:
     """Start a gloo process group for ``--launcher pytorch`` on a machine
     without CUDA. MMEngine 0.10.7's ``init_dist`` calls
