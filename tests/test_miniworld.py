@@ -141,13 +141,18 @@ def test_transfer_table_end_to_end(tmp_path):
             '--clip-model', 'pomp-tiny-vit', '--clip-steps', '2',
             '--clip-batch', '8', '--source-classes', '40', '--quick',
             '--targets', 'stars_hearts', '--test-images', '1',
-            '--seg-target', 'stars_hearts', '--seg-images', '2']
+            '--seg-target', 'stars_hearts', '--seg-images', '2',
+            '--det-models', 'faster', 'cascade']
     results = tool.main(argv)
     seg = results.pop(tool.SEG_KEY)
     det = results.pop(tool.DET_KEY)
-    assert set(det) == set(tool.METHODS)
+    cascade = results.pop(tool.CASCADE_KEY)
+    assert set(det) == set(cascade) == set(tool.METHODS)
     assert all(0 <= ap <= 100 for row in det.values() for ap in row)
     assert all(len(row) == 2 for row in det.values())
+    # box and mask AP50, base and novel, from the real mask-trained cascade
+    assert all(len(row) == 4 and all(0 <= ap <= 100 for ap in row)
+               for row in cascade.values())
     assert set(seg) == set(tool.METHODS)
     for seen, unseen, h in seg.values():
         assert 0 <= seen <= 100 and 0 <= unseen <= 100
@@ -158,13 +163,14 @@ def test_transfer_table_end_to_end(tmp_path):
         assert 0 <= seen <= 100 and 0 <= unseen <= 100
         assert h == pytest.approx(harmonic_mean(seen, unseen))
     assert json.loads((work / 'results.json').read_text()) == dict(
-        results, segmentation=seg, detection=det)
+        results, segmentation=seg, detection=det, detection_cascade=cascade)
     assert (work / 'results.png').stat().st_size > 1000
     assert 'POMP (source)' in (work / 'results.md').read_text()
     # the same seed reproduces the table to the printed digits
     again = tool.main(argv + ['--work-dir', str(tmp_path / 'work2')])
     assert again.pop(tool.SEG_KEY) == seg
     assert again.pop(tool.DET_KEY) == det
+    assert again.pop(tool.CASCADE_KEY) == cascade
     assert report.miniworld_table(again) == report.miniworld_table(results)
 
 
@@ -212,10 +218,11 @@ class _FakeRunner:
     def __init__(self, cfg):
         import types
         self.cfg = cfg
+        head = cfg.model.get('roi_head', {}).get('bbox_head', {})
+        head = head[0] if isinstance(head, list) else head  # cascade
         self.model = types.SimpleNamespace(
-            prompt=cfg.model.get('roi_head', {}).get('bbox_head', {}).get(
-                'cls_predictor_cfg', {}).get('prompt_learner', {}).get(
-                    'prompt_checkpoint'),
+            prompt=head.get('cls_predictor_cfg', {}).get(
+                'prompt_learner', {}).get('prompt_checkpoint'),
             clip=types.SimpleNamespace(image_size=(64, 64)),
             test_cfg=types.SimpleNamespace())
 
@@ -252,6 +259,11 @@ class _FakeRunner:
             return {'mIoU-seen': prompt / 2, 'mIoU-unseen': prompt / 3,
                     'hIoU': prompt / 4}
         seed = self.cfg.randomness.seed
+        if kind == 'PompOVCocoMetric':  # the cascade: boxes and masks
+            return {'coco/bbox_base_ap50': (prompt + seed) / 400,
+                    'coco/bbox_novel_ap50': (prompt - seed) / 500,
+                    'coco/segm_base_ap50': (prompt + 2 * seed) / 600,
+                    'coco/segm_novel_ap50': (prompt - 2 * seed) / 700}
         return {'coco/base_ap50': (prompt + seed) / 200,
                 'coco/novel_ap50': (prompt - seed) / 300}
 
@@ -404,3 +416,30 @@ def test_seeds_must_be_distinct(fake_miniworld, capsys):
         'miniworld.py: error: --seeds: seed 0 is given 2 times; expected '
         'distinct training seeds')
     assert _FakeRunner.trained == []
+
+
+def test_cascade_rows_per_seed_beside_the_faster_rows(fake_miniworld):
+    """--det-models faster cascade: one cascade detector per prompt and
+    seed (configs/miniworld/det_ov_cascade.py), its box and mask AP50s in
+    their own row, table, gains and plot; the Faster rows as before."""
+    tool, argv, work = fake_miniworld
+    argv = argv + ['--no-seg', '--det-models', 'faster', 'cascade']
+    res = tool.main(argv + ['--seeds', '0', '1'])
+    dirs = [f'{p}{m}' for p in ('det_', 'detc_')
+            for m in ('hand', 'coop', 'pomp')]
+    assert sorted(d for d in _FakeRunner.trained if '/det' in d) == sorted(
+        osp.join(str(work), f'seed{s}', d) for s in (0, 1) for d in dirs)
+    for seed in (0, 1):
+        want = _expected(seed)
+        vals = {m: v[0] * 2 - seed for m, v in want['detection'].items()}
+        cascade = {m: [(v + seed) / 4, (v - seed) / 5, (v + 2 * seed) / 6,
+                       (v - 2 * seed) / 7] for m, v in vals.items()}
+        got = res['per_seed'][str(seed)]
+        _assert_close({k: got[k] for k in ('detection', 'detection_cascade')},
+                      {'detection': want['detection'],
+                       'detection_cascade': cascade})
+    text = (work / 'results.md').read_text()
+    assert '| method | box AP50 base | box AP50 novel | mask AP50 base | ' \
+        'mask AP50 novel |' in text
+    assert '| detection_cascade mask AP50 novel |' in text
+    assert (work / 'results.png').stat().st_size > 1000

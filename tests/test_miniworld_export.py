@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 from PIL import Image
+from pycocotools import mask as mask_utils
 
 from pomp_mm.benchmarks.miniworld import (class_name, render_scene,
                                           sample_scene)
@@ -64,6 +65,9 @@ def test_export_matches_the_scene_description(scenes):
             assert a['bbox'] == [xs.min(), ys.min(), xs.max() - xs.min() + 1,
                                  ys.max() - ys.min() + 1]
             assert a['area'] == len(xs)
+            # the instance mask: the object's visible pixels (COCO RLE)
+            np.testing.assert_array_equal(
+                mask_utils.decode(a['segmentation']), inst == obj_idx[0] + 1)
         # boxes only for objects at least 30% visible
         kept = {a['category_id'] - 1 for a in boxes}
         for i, obj in enumerate(scene.objects):
@@ -169,3 +173,39 @@ def test_det_config_trains_and_reports_novel_ap50(scenes, clip_weights,
     assert 0.0 <= metrics['coco/base_ap50'] <= 1.0
     assert runner.model.vocabulary == json.load(
         open(osp.join(scenes, 'classes.json')))['classes']
+
+
+def test_det_cascade_config_trains_and_reports_box_and_mask_ap50(
+        scenes, clip_weights, tmp_path):
+    """configs/miniworld/det_ov_cascade.py, shrunk: trains on the exported
+    boxes and masks, tests all 3 stages, and reports box and mask AP50 on
+    the seen and unseen classes under their own names."""
+    from mmengine.runner import Runner
+
+    import pomp_mm.det  # noqa: F401
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs/miniworld/det_ov_cascade.py'))
+    heads = cfg.model.roi_head.bbox_head
+    for head in heads:
+        head.num_classes = 50
+    heads[0].cls_predictor_cfg.prompt_learner.clip = dict(
+        type='FrozenCLIP', model_name='pomp-test-vit',
+        checkpoint=clip_weights, text_only=True)
+    for name in ('train_dataloader', 'test_dataloader'):
+        cfg[name].dataset.data_root = scenes
+        cfg[name].batch_size = 2
+    cfg.test_evaluator.ann_file = osp.join(scenes, 'instances_test.json')
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.model.test_cfg.rcnn.score_thr = 0.0
+    cfg.train_cfg.max_epochs = 1
+    cfg.param_scheduler = []
+    cfg.work_dir = str(tmp_path)
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.test()
+    for kind in ('bbox', 'segm'):
+        for split in ('base', 'novel'):
+            assert 0.0 <= metrics[f'coco/{kind}_{split}_ap50'] <= 1.0
+    assert 'coco/novel_ap50' not in metrics  # no name without its type
+    assert len(runner.model.classifiers()) == 3

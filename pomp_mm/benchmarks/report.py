@@ -453,9 +453,11 @@ def _zoo_values(node, where: str):
 #: The mini-world's three prompts, in row order.
 MINIWORLD_METHODS = ('hand template', 'CoOp (target seen, 8 shots)',
                      'POMP (source)')
-#: Result keys of the segmentation and detection rows.
+#: Result keys of the segmentation and detection rows (Faster R-CNN, and
+#: the 3-stage cascade with masks).
 SEG_KEY = 'segmentation'
 DET_KEY = 'detection'
+CASCADE_KEY = 'detection_cascade'
 
 
 def rows_table(rows: Dict[str, List[float]], columns: List[str],
@@ -473,6 +475,11 @@ def rows_table(rows: Dict[str, List[float]], columns: List[str],
 
 SEG_COLUMNS = ['mIoU seen', 'mIoU unseen', 'hIoU']
 DET_COLUMNS = ['AP50 base (seen)', 'AP50 novel (unseen)']
+CASCADE_COLUMNS = ['box AP50 base', 'box AP50 novel', 'mask AP50 base',
+                   'mask AP50 novel']
+#: the columns of each non-classification row of the results
+ROW_COLUMNS = {SEG_KEY: SEG_COLUMNS, DET_KEY: DET_COLUMNS,
+               CASCADE_KEY: CASCADE_COLUMNS}
 
 
 def seg_table(rows: Dict[str, List[float]], std=None) -> str:
@@ -481,6 +488,10 @@ def seg_table(rows: Dict[str, List[float]], std=None) -> str:
 
 def det_table(rows: Dict[str, List[float]], std=None) -> str:
     return rows_table(rows, DET_COLUMNS, std)
+
+
+def cascade_table(rows: Dict[str, List[float]], std=None) -> str:
+    return rows_table(rows, CASCADE_COLUMNS, std)
 
 
 def miniworld_table(results: Dict[str, Dict[str, List[float]]],
@@ -503,8 +514,7 @@ def gains_table(mean: dict, std: dict) -> str:
     (:func:`pomp_mm.benchmarks.miniworld.seeds.outside_spread`)."""
     blocks = []
     for name, rows in mean.items():
-        columns = (SEG_COLUMNS if name == SEG_KEY else DET_COLUMNS
-                   if name == DET_KEY else ['seen', 'unseen', 'H'])
+        columns = ROW_COLUMNS.get(name, ['seen', 'unseen', 'H'])
         for i, column in enumerate(columns):
             blocks.append((f'{name} {column}', name, i))
     pomp, others = MINIWORLD_METHODS[2], MINIWORLD_METHODS[:2]
@@ -525,10 +535,12 @@ def gains_table(mean: dict, std: dict) -> str:
 
 def miniworld_plot(results, path: str, seg: Dict[str, List[float]] = None,
                    det: Dict[str, List[float]] = None,
-                   scenes_of: str = 'mixed200', std: dict = None) -> None:
+                   scenes_of: str = 'mixed200', std: dict = None,
+                   cascade: Dict[str, List[float]] = None) -> None:
     """Bars per method: top-1 on each target's seen and unseen classes,
-    then (when run) segmentation mIoU and detection AP50; with ``std``
-    (several seeds) the bars are means with ±1 sample-std error bars."""
+    then (when run) segmentation mIoU, detection AP50 and the cascade's box
+    and mask AP50; with ``std`` (several seeds) the bars are means with ±1
+    sample-std error bars."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -557,6 +569,12 @@ def miniworld_plot(results, path: str, seg: Dict[str, List[float]] = None,
                        [[err(DET_KEY, m, i) for i in range(2)]
                         for m in methods],
                        f'detection ({scenes_of} scenes)', 'AP50 (%)'))
+    if cascade is not None:
+        panels.append((['box\nbase', 'box\nnovel', 'mask\nbase',
+                        'mask\nnovel'], [cascade[m][:4] for m in methods],
+                       [[err(CASCADE_KEY, m, i) for i in range(4)]
+                        for m in methods],
+                       f'cascade + masks ({scenes_of})', 'AP50 (%)'))
     widths = [len(p[0]) + 1 for p in panels]
     fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 2,
                                                       3.6),

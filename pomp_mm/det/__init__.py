@@ -3,8 +3,8 @@
 
 Importing this package registers, in mmdet's registries:
 ``PompZeroShotClassifier``, ``PompBBoxHead``, ``PompSigmoidCELoss``,
-``PompTwoStageDetector``, ``PompCascadeRoIHead`` (MODELS) and
-``ImageLabelDataset`` (DATASETS).
+``PompTwoStageDetector``, ``PompCascadeRoIHead`` (MODELS),
+``ImageLabelDataset`` (DATASETS) and ``PompOVCocoMetric`` (METRICS).
 It also lets mmdet's ``LVISMetric`` run with lvis 0.5.3 on numpy 2
 (:mod:`pomp_mm.compat.lvis`).
 """
@@ -18,6 +18,7 @@ from .cascade import PompCascadeRoIHead
 from .datasets import ImageLabelDataset, __getattr__, remove_rare  # noqa: F401
 from .detector import PompTwoStageDetector
 from .losses import PompSigmoidCELoss, get_fed_loss_inds, load_class_frequency
+from .ov_coco_metric import PompOVCocoMetric
 from .zero_shot_classifier import (BUILTIN_VOCABULARIES,
                                    PompZeroShotClassifier, resolve_vocabulary)
 
@@ -26,6 +27,7 @@ patch_lvis_eval()  # lvis 0.5.3 (LVISMetric) on numpy 2
 __all__ = [
     'PompZeroShotClassifier', 'PompBBoxHead', 'PompSigmoidCELoss',
     'PompTwoStageDetector', 'PompCascadeRoIHead', 'ImageLabelDataset',
+    'PompOVCocoMetric',
     'remove_rare', 'get_fed_loss_inds', 'load_class_frequency',
     'resolve_vocabulary', 'BUILTIN_VOCABULARIES'
 ]

@@ -20,7 +20,9 @@
    mixed200 scenes (mmdet Faster R-CNN + Detic-style PompBBoxHead, the
    prompt's text features as the frozen classifier,
    configs/miniworld/det_ov.py) and reports base / novel AP50 with all
-   classes in the test vocabulary (``--no-det`` skips it),
+   classes in the test vocabulary (``--no-det`` skips it); with
+   ``--det-models faster cascade`` also a 3-stage cascade with a mask head
+   per prompt (configs/miniworld/det_ov_cascade.py), box and mask AP50,
 7. prints the tables and writes them (markdown, JSON) with a bar plot.
 
 Every stage goes through the same MMEngine Runner as tools/train.py and
@@ -55,9 +57,9 @@ import pomp_mm  # noqa: F401
 import pomp_mm.core  # noqa: F401
 from pomp_mm.benchmarks.miniworld.seeds import aggregate, check_seeds
 from pomp_mm.benchmarks.miniworld.tiny_clip import main as train_clip
-from pomp_mm.benchmarks.report import DET_KEY, SEG_KEY
+from pomp_mm.benchmarks.report import CASCADE_KEY, DET_KEY, SEG_KEY
 from pomp_mm.benchmarks.report import MINIWORLD_METHODS as METHODS
-from pomp_mm.benchmarks.report import (det_table, gains_table,
+from pomp_mm.benchmarks.report import (cascade_table, det_table, gains_table,
                                        miniworld_plot, miniworld_table,
                                        seg_table)
 from pomp_mm.benchmarks.runner import (cached_result, clear_stamp,
@@ -68,7 +70,7 @@ from pomp_mm.core.checkpoint import atomic_write_text, read_json
 from pomp_mm.core.prompt import load_prompt
 from pomp_mm.core.utils import harmonic_mean
 from pomp_mm.benchmarks.miniworld import TARGETS
-from pomp_mm.benchmarks.miniworld.export import export_scenes
+from pomp_mm.benchmarks.miniworld.export import EXPORT_FORMAT, export_scenes
 
 #: The repository (the configs live in ``configs/miniworld``).
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
@@ -202,8 +204,10 @@ def _segment(cfg: Config, prompt: Optional[str]) -> List[float]:
 
 
 def _export_matches(root: str, splits, seed: int) -> bool:
-    """True if ``root`` holds these splits, of these sizes, from ``seed``."""
-    if (read_json(osp.join(root, 'classes.json')) or {}).get('seed') != seed:
+    """True if ``root`` holds these splits, of these sizes, from ``seed``,
+    in this release's format (an older export has no instance masks)."""
+    meta = read_json(osp.join(root, 'classes.json')) or {}
+    if meta.get('seed') != seed or meta.get('format') != EXPORT_FORMAT:
         return False
     return all(
         len((read_json(osp.join(root, f'instances_{split}.json')) or {}).get(
@@ -231,22 +235,48 @@ def scenes(args) -> str:
     return root
 
 
-def detect(args, prompts: Dict[str, str], clip: str, seed: int
-           ) -> Dict[str, List[float]]:
-    """Base / novel AP50 (%) of one detector trained per prompt with
-    training seed ``seed``."""
+#: The detectors of ``--det-models``: config, work-dir prefix, where the
+#: text side and the class count are set, the metrics read (in the row's
+#: column order), the result key and what the table heading says.
+DETECTORS = {
+    'faster': dict(
+        config='det_ov.py', prefix='det_',
+        learner='model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner.',
+        num_classes=['model.roi_head.bbox_head.num_classes'],
+        metrics=['coco/base_ap50', 'coco/novel_ap50'], key=DET_KEY,
+        title='Faster R-CNN'),
+    'cascade': dict(
+        config='det_ov_cascade.py', prefix='detc_',
+        learner='model.roi_head.bbox_head.0.cls_predictor_cfg.'
+        'prompt_learner.',
+        num_classes=[f'model.roi_head.bbox_head.{k}.num_classes'
+                     for k in range(3)] + ['model.roi_head.mask_head.'
+                                           'num_classes'],
+        metrics=['coco/bbox_base_ap50', 'coco/bbox_novel_ap50',
+                 'coco/segm_base_ap50', 'coco/segm_novel_ap50'],
+        key=CASCADE_KEY, title='3-stage cascade + masks'),
+}
+
+
+def detect(args, prompts: Dict[str, str], clip: str, seed: int,
+           model: str = 'faster') -> Dict[str, List[float]]:
+    """AP50 (%) of one detector trained per prompt with training seed
+    ``seed``: base / novel (``model='faster'``), or box base / novel and
+    mask base / novel (``'cascade'``)."""
+    spec = DETECTORS[model]
     root = scenes(args)
     num_seen = len(read_json(osp.join(root, 'classes.json'))['seen'])
-    head = 'model.roi_head.bbox_head.'
-    learner = head + 'cls_predictor_cfg.prompt_learner.'
+    learner = spec['learner']
     rows = {}
     for method in METHODS:
-        work = osp.join(seed_dir(args, seed), 'det_' + METHOD_DIRS[method])
+        work = osp.join(seed_dir(args, seed),
+                        spec['prefix'] + METHOD_DIRS[method])
         options = {
             learner + 'clip.checkpoint': clip,
             learner + 'clip.model_name': args.clip_model,
             learner + 'prompt_checkpoint': prompts[method],
-            head + 'num_classes': num_seen,  # training vocabulary
+            # training vocabulary
+            **{key: num_seen for key in spec['num_classes']},
             'randomness.seed': seed,
             'train_cfg.max_epochs': args.det_epochs,
             'default_hooks.checkpoint.interval': args.det_epochs,
@@ -255,7 +285,7 @@ def detect(args, prompts: Dict[str, str], clip: str, seed: int
             'test_evaluator.ann_file': osp.join(root, 'instances_test.json')}
         if args.quick:
             options['train_dataloader.batch_size'] = 4
-        cfg = Config.fromfile(osp.join(CFG, 'det_ov.py'))
+        cfg = Config.fromfile(osp.join(CFG, spec['config']))
         cfg.merge_from_dict(options)
         # no validation: MMEngine would run it after the last epoch anyway,
         # and runner.test() below scores the same scenes
@@ -270,20 +300,22 @@ def detect(args, prompts: Dict[str, str], clip: str, seed: int
             **_scene_files(root, ['train', 'test'])})
         rows[method] = cached_result(_cache(args), key)
         if rows[method] is None:
-            rows[method] = _train_and_test_detector(cfg, key, ckpt, method,
-                                                    seed)
+            rows[method] = _train_and_test_detector(
+                cfg, key, ckpt, method, seed, spec['metrics'])
             store_result(_cache(args), key, rows[method], seed=seed,
                          prompt=prompts[method])
-        print(f'[miniworld] detection (seed {seed}), {method}: AP50 '
-              f'base/novel {rows[method][0]:.1f}/{rows[method][1]:.1f}',
+        print(f'[miniworld] detection, {spec["title"]} (seed {seed}), '
+              f'{method}: AP50 ' + ' / '.join(
+                  f'{m.split("/")[1]} {v:.1f}'
+                  for m, v in zip(spec['metrics'], rows[method])),
               flush=True)
     return rows
 
 
 def _train_and_test_detector(cfg: Config, key: str, ckpt: str, method: str,
-                             seed: int) -> List[float]:
+                             seed: int, metrics: List[str]) -> List[float]:
     """Train the detector of ``cfg`` (or load the checkpoint trained with
-    this key) and return its base / novel AP50 (%)."""
+    this key) and return its AP50s (%) named by ``metrics``."""
     work = cfg.work_dir
     if osp.isfile(ckpt) and stamp_matches(work, key):
         print(f'[miniworld] reusing {ckpt}', flush=True)
@@ -302,8 +334,7 @@ def _train_and_test_detector(cfg: Config, key: str, ckpt: str, method: str,
         # the checkpoint is reused only by a run with the same key
         write_stamp(work, key, seed=seed)
     m = runner.test()
-    return [100 * float(m['coco/base_ap50']),
-            100 * float(m['coco/novel_ap50'])]
+    return [100 * float(m[name]) for name in metrics]
 
 
 def _clip(args) -> str:
@@ -390,9 +421,10 @@ def run(args, seeds: List[int] = None
             per_seed[seed][SEG_KEY] = segment(
                 args, prompts[seed][args.seg_target], clip, seed)
     if args.det and args.seg_target in args.targets:
-        for seed in seeds:
-            per_seed[seed][DET_KEY] = detect(
-                args, prompts[seed][args.seg_target], clip, seed)
+        for model in args.det_models:
+            for seed in seeds:
+                per_seed[seed][DETECTORS[model]['key']] = detect(
+                    args, prompts[seed][args.seg_target], clip, seed, model)
     return per_seed
 
 
@@ -432,6 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help='test scenes for segmentation')
     p.add_argument('--no-det', dest='det', action='store_false',
                    help='skip the detection row (3 detectors, ~25 min)')
+    p.add_argument('--det-models', nargs='+', default=['faster'],
+                   choices=list(DETECTORS),
+                   help="detectors: 'faster' (Faster R-CNN, box AP50) and/or "
+                   "'cascade' (3-stage cascade with a mask head, "
+                   'configs/miniworld/det_ov_cascade.py: box and mask AP50)')
     p.add_argument('--det-train-images', type=int, default=600,
                    help='training scenes for detection')
     p.add_argument('--det-epochs', type=int, default=12,
@@ -487,6 +524,7 @@ def report(args, results: dict, std: Optional[dict], what: str) -> None:
     results = dict(results)
     seg = results.pop(SEG_KEY, None)
     det = results.pop(DET_KEY, None)
+    cascade = results.pop(CASCADE_KEY, None)
     text = miniworld_table(results, std)
     print('\nZero-shot top-1 (%) on the mini-world targets '
           f'({what}):\n' + text, flush=True)
@@ -505,9 +543,20 @@ def report(args, results: dict, std: Optional[dict], what: str) -> None:
               + det_text, flush=True)
         text += (f'\n\nDetection ({args.seg_target} scenes):\n\n' +
                  det_text)
+    if cascade is not None:
+        cas_text = cascade_table(cascade,
+                                 None if std is None else std[CASCADE_KEY])
+        print(f'\nOpen-vocabulary detection and instance segmentation on '
+              f'{args.seg_target} scenes (3-stage cascade with a '
+              'class-agnostic mask head, each prompt as the classifier of '
+              'every stage; all classes at test), %:\n' + cas_text,
+              flush=True)
+        text += (f'\n\nDetection, cascade + masks ({args.seg_target} '
+                 'scenes):\n\n' + cas_text)
     if std is not None:
         gains = gains_table(dict(results, **{
-            k: v for k, v in ((SEG_KEY, seg), (DET_KEY, det))
+            k: v for k, v in ((SEG_KEY, seg), (DET_KEY, det),
+                              (CASCADE_KEY, cascade))
             if v is not None}), std)
         print('\nPOMP\'s gains; "outside" when the gap of the means exceeds '
               'the sum of the two sample stds (seed spread only; the test '
@@ -516,13 +565,15 @@ def report(args, results: dict, std: Optional[dict], what: str) -> None:
                 'of the means exceeds the sum of the two sample stds):\n\n'
                 + gains)
     miniworld_plot(results, osp.join(args.work_dir, 'results.png'), seg,
-                   det, args.seg_target, std)
+                   det, args.seg_target, std, cascade)
     atomic_write_text(osp.join(args.work_dir, 'results.md'), text + '\n')
     if std is None:
         if seg is not None:
             results[SEG_KEY] = seg
         if det is not None:
             results[DET_KEY] = det
+        if cascade is not None:
+            results[CASCADE_KEY] = cascade
         atomic_write_text(osp.join(args.work_dir, 'results.json'),
                           json.dumps(results, indent=2) + '\n')
 

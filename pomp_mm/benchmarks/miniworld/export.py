@@ -12,7 +12,8 @@ mmdet read:
       images/SPLIT/00000.png  RGB scenes
       annotations/SPLIT/00000.png  semantic labels: the index into
                                    "classes" of each pixel, 255 = background
-      instances_SPLIT.json    COCO boxes of the visible part of each object;
+      instances_SPLIT.json    COCO boxes and instance masks (compressed
+                              RLE) of the visible part of each object;
                               category i+1 is classes[i]
 
 ``classes`` lists the seen classes first, then the unseen ones. Background
@@ -38,8 +39,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_utils
 
 from pomp_mm.core.vocabulary import read_vocabulary_file  # noqa: F401
+#: The version of the export's layout, in classes.json: 2 adds the instance
+#: masks (RLE) to instances_SPLIT.json; an export of another version is
+#: written again by tools/miniworld.py.
+EXPORT_FORMAT = 2
 # the pixel value of background (ignored) in the semantic masks
 from pomp_mm.seg.splits import IGNORE_INDEX
 
@@ -73,7 +79,8 @@ def scene_annotations(scene, inst: np.ndarray, labels: Dict[int, int],
 
     Returns:
         tuple[np.ndarray, list[dict]]: The (S, S) uint8 label map and a
-        list of ``dict(label, bbox=[x, y, w, h], area)``.
+        list of ``dict(label, bbox=[x, y, w, h], area, segmentation)``, the
+        segmentation the object's visible pixels as COCO's compressed RLE.
     """
     sem = np.full(inst.shape, IGNORE_INDEX, np.uint8)
     boxes = []
@@ -89,8 +96,11 @@ def scene_annotations(scene, inst: np.ndarray, labels: Dict[int, int],
         ys, xs = np.nonzero(visible)
         x1, y1 = int(xs.min()), int(ys.min())
         x2, y2 = int(xs.max()) + 1, int(ys.max()) + 1
+        rle = mask_utils.encode(np.asfortranarray(visible.astype(np.uint8)))
         boxes.append(dict(label=labels[obj.class_id],
-                          bbox=[x1, y1, x2 - x1, y2 - y1], area=n))
+                          bbox=[x1, y1, x2 - x1, y2 - y1], area=n,
+                          segmentation=dict(size=list(rle['size']),
+                                            counts=rle['counts'].decode())))
     return sem, boxes
 
 
@@ -103,7 +113,8 @@ def export_scenes(root: str,
                   world_seed: int = 0,
                   domain: Optional[str] = None,
                   overwrite: bool = False) -> str:
-    """Render scenes of a target and write images, masks and COCO boxes.
+    """Render scenes of a target and write images, masks and COCO boxes
+    with instance masks.
 
     The export is written to a temporary folder beside ``root`` and renamed
     when complete, so an interrupted export leaves nothing half-written.
@@ -146,7 +157,7 @@ def export_scenes(root: str,
     try:
         with open(osp.join(tmp, 'classes.json'), 'w') as f:
             json.dump(dict(vocab, target=target, domain=domain, size=size,
-                           seed=seed), f, indent=1)
+                           seed=seed, format=EXPORT_FORMAT), f, indent=1)
         for split, num in splits:
             _export_split(tmp, split, num, ids, labels, vocab['classes'],
                           size, (lo, hi), domain,
@@ -183,7 +194,8 @@ def _export_split(tmp: str, split: str, num: int, ids: List[int],
         for b in boxes:
             anns.append(dict(id=len(anns) + 1, image_id=i + 1,
                              category_id=b['label'] + 1, bbox=b['bbox'],
-                             area=b['area'], iscrowd=0))
+                             area=b['area'], segmentation=b['segmentation'],
+                             iscrowd=0))
     categories = [dict(id=i + 1, name=n) for i, n in enumerate(names)]
     with open(osp.join(tmp, f'instances_{split}.json'), 'w') as f:
         json.dump(dict(images=images, annotations=anns,
