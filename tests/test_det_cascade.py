@@ -401,3 +401,14 @@ def test_max_size_config_trains_every_stage_on_image_labels(
     assert want <= set(losses)
     assert all(np.isfinite(v) for v in losses.values()), losses
     assert all(losses[f's{k}.loss_image'] > 0 for k in range(STAGES))
+
+
+def test_prompt_alone_error_names_the_cascade_prompt_key(trained):
+    """A prompt file as a cascade's checkpoint: the error names stage 0's
+    prompt key, the one this config reads (not a single-head path)."""
+    from pomp_mm.compat.mmengine import _refuse_untrained_detector
+    from pomp_mm.core.checkpoint import CheckpointMismatchError
+    with pytest.raises(CheckpointMismatchError) as e:
+        _refuse_untrained_detector(trained['runner'].model, 'p.pth')
+    assert ('--cfg-options model.roi_head.bbox_head.0.cls_predictor_cfg.'
+            'prompt_learner.prompt_checkpoint=PROMPT.pth)') in str(e.value)

@@ -149,9 +149,22 @@ def _refuse_untrained_detector(model: Any, source: str) -> None:
         f'{source} is a prompt-only file, given as the checkpoint of the '
         f'detector {type(model).__name__}, whose own weights would stay '
         'untrained (AP 0); expected a trained detector checkpoint, with the '
-        'prompt given by config (--cfg-options model.roi_head.bbox_head.'
-        'cls_predictor_cfg.prompt_learner.prompt_checkpoint=PROMPT.pth) or '
-        'pomp_mm\'s tools/test.py CONFIG DET.pth --prompt PROMPT.pth')
+        f'prompt given by config (--cfg-options {_prompt_option(model)}'
+        '=PROMPT.pth) or pomp_mm\'s tools/test.py CONFIG DET.pth --prompt '
+        'PROMPT.pth')
+
+
+def _prompt_option(model: Any) -> str:
+    """The config key of a detector's prompt file: its (first) prompt
+    learner's place, ``fc_cls`` being built from ``cls_predictor_cfg``
+    (``model.roi_head.bbox_head.0.cls_predictor_cfg...`` in a cascade)."""
+    names = [name for name, m in model.named_modules()
+             if type(m).__name__ == 'PompPromptLearner']
+    place = names[0] if names else 'roi_head.bbox_head.fc_cls.prompt_learner'
+    return 'model.' + place.replace('fc_cls.prompt_learner',
+                                    'cls_predictor_cfg.prompt_learner') + \
+        '.prompt_checkpoint'
+
 
 
 def patch_mmengine_checkpoint_loading() -> bool:
