@@ -52,3 +52,35 @@ def test_refusals(tiny_clip):
                        r"\{\}\.' is 87 tokens, more than CLIP's 77-token "
                        'context; shorten the name'):
         template_features(tiny_clip, NAMES + [long], TEMPLATES[:1])
+
+
+def test_length_check_tokenises_only_texts_that_may_not_fit(tiny_clip,
+                                                            monkeypatch):
+    """ASCII texts of <= 75 characters fit CLIP's 77 tokens (a BPE token is
+    at least one character); only the others are tokenised by the check,
+    and each of them is checked exactly."""
+    from pomp_mm.core import templates as mod
+    seen = []
+    tok = tiny_clip.tokenizer
+
+    class Counting:
+        def __call__(self, texts):
+            seen.extend(texts)
+            return tok(texts)
+
+        def encode(self, text):
+            return tok.encode(text)
+
+    monkeypatch.setattr(mod, 'SimpleTokenizer', Counting)
+    clip = type('C', (), dict(tokenizer=Counting(),
+                              context_length=tiny_clip.context_length))()
+    fits = 'x' * 60                  # ASCII, short: never tokenised
+    long_fits = ' '.join(['ab'] * 30)  # 89 chars but 30 + 5 tokens
+    accented = 'café ' * 3           # non-ASCII: tokenised, fits
+    mod.check_template_lengths(clip, [fits, long_fits, accented],
+                               ['a photo of a {}.'])
+    assert seen == [f'a photo of a {long_fits}.',
+                    f'a photo of a {accented}.']
+    too_long = ' '.join(['ab'] * 80)
+    with pytest.raises(ValueError, match='is 83 tokens'):
+        mod.check_template_lengths(clip, [fits, too_long], ['{}.'])

@@ -25,6 +25,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 from open_clip import build_zero_shot_classifier
+from open_clip.tokenizer import SimpleTokenizer
 from tqdm import tqdm
 
 from .vocabulary import clean_classname
@@ -44,11 +45,22 @@ def check_template_lengths(clip, names: Sequence[str],
     """
     tok = clip.tokenizer
     length = clip.context_length
+    # open_clip's BPE: every token covers at least one character of the
+    # cleaned, lower-cased text, and for ASCII that text is no longer than
+    # the original, so an ASCII text of <= length - 2 characters fits
+    # (SOT + EOT) without being tokenised; the class ensemble tokenises
+    # every text anyway, so 21K names x 80 templates are not tokenised twice
+    bpe = isinstance(tok, SimpleTokenizer)
     for template in templates:
         texts = [template.format(n) for n in names]
-        ids = tok(texts)
+        rows = [i for i, t in enumerate(texts)
+                if not (bpe and t.isascii() and len(t) <= length - 2)]
+        if not rows:
+            continue
+        ids = tok([texts[i] for i in rows])
         # a text that fills the context up to its last token was cut
-        for row in (ids[:, -1] != 0).nonzero().flatten().tolist():
+        for j in (ids[:, -1] != 0).nonzero().flatten().tolist():
+            row = rows[j]
             n_tok = len(tok.encode(texts[row])) + 2  # + SOT, EOT
             if n_tok > length:
                 raise ValueError(
