@@ -21,8 +21,9 @@ import pomp_mm.det  # noqa: F401
 from pomp_mm.core import FrozenCLIP, PompPromptLearner, load_prompt
 from pomp_mm.core.checkpoint import safe_torch_load, save_prompt
 from pomp_mm.det import PompCascadeRoIHead, remove_rare, resolve_vocabulary
-from test_det_configs import (CONFIGS, SIZE, coco_json, lvis_categories,
-                              make_images, set_data, shrink_data)
+from test_det_configs import (CONFIGS, SIZE, coco_json, image_label_json,
+                              lvis_categories, make_images, set_data,
+                              shrink_data)
 
 CONFIG = 'ov-lvis_pomp_cascade-mask-rcnn_r50_fpn_4x.py'
 STAGES = 3
@@ -363,16 +364,8 @@ def test_max_size_config_trains_every_stage_on_image_labels(
     image-labelled images) gives the box losses and s{k}.loss_image of all
     3 stages, all finite."""
     root = osp.dirname(trained['norare'])
-    cats = lvis_categories()
-    images = make_images(root, 4, seed=3)
-    info = dict(
-        images=[dict(id=i + 1, file_name=n, width=SIZE, height=SIZE,
-                     pos_category_ids=[cats[5 * i + 2]['id']])
-                for i, (n, _) in enumerate(images)],
-        categories=cats)
-    ann = osp.join(root, 'imagenet_lvis_image_info.json')
-    with open(ann, 'w') as f:
-        json.dump(info, f)
+    ann = image_label_json(root, lvis_categories(),
+                           [5 * i + 2 for i in range(4)], seed=3)
     cfg = Config.fromfile(osp.join(
         CONFIGS, CONFIG.replace('.py', '_max-size.py')))
     prompt = trained['cfg'].model.roi_head.bbox_head[0].cls_predictor_cfg \

@@ -240,6 +240,21 @@ def lvis_data(tmp_path_factory):
     return root, norare
 
 
+def image_label_json(root, cats, cat_indices, seed):
+    """Detic's imagenet_lvis_image_info.json for one generated image per
+    entry of ``cat_indices`` (its label: that LVIS category); its path."""
+    images = make_images(root, len(cat_indices), seed=seed)
+    info = dict(
+        images=[dict(id=i + 1, file_name=n, width=SIZE, height=SIZE,
+                     pos_category_ids=[cats[c]['id']])
+                for i, ((n, _), c) in enumerate(zip(images, cat_indices))],
+        categories=cats)
+    path = osp.join(str(root), 'imagenet_lvis_image_info.json')
+    with open(path, 'w') as f:
+        json.dump(info, f)
+    return path
+
+
 def lvis_cfg(name, lvis_data, coco_data, clip_weights, work_dir):
     """An LVIS config on the generated LVIS-format json, read by
     CocoDataset (test_ov_lvis_real_lvis_metric runs mmdet's LVISV1Dataset
@@ -291,14 +306,7 @@ def test_max_size_image_labels(lvis_data, coco_data, clip_weights,
                    lvis_data, coco_data, clip_weights, tmp_path)
     root, _ = lvis_data
     cats = lvis_categories()
-    images = make_images(root, 4, seed=2)
-    info = dict(
-        images=[dict(id=i + 1, file_name=n, width=SIZE, height=SIZE,
-                     pos_category_ids=[cats[3 * i + 1]['id']])
-                for i, (n, _) in enumerate(images)],
-        categories=cats)
-    ann = root / 'imagenet_lvis_image_info.json'
-    ann.write_text(json.dumps(info))
+    ann = image_label_json(root, cats, [3 * i + 1 for i in range(4)], seed=2)
     box_set = cfg.train_dataloader.dataset.datasets[0]
     box_set.dataset.update(type='LVISJsonAsCoco', data_root=str(root),
                            ann_file=lvis_data[1], data_prefix=dict(img=''))

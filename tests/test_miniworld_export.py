@@ -143,29 +143,38 @@ def test_mmdet_dataset_drops_unseen_boxes_in_training(scenes):
         MiniWorldCocoDataset(data_root=scenes, subset='x')
 
 
-def test_det_config_trains_and_reports_novel_ap50(scenes, clip_weights,
-                                                  tmp_path):
-    """configs/miniworld/det_ov.py, shrunk: trains and tests on CPU."""
-    from mmengine.runner import Runner
-
+def _scene_detector_cfg(name, scenes, clip_weights, work_dir):
+    """A configs/miniworld detector config on the exported scenes, shrunk:
+    the tiny test CLIP, batch 2, one epoch, no scheduler, every score."""
     import pomp_mm.det  # noqa: F401
-    cfg = Config.fromfile(osp.join(ROOT, 'configs/miniworld/det_ov.py'))
-    head = cfg.model.roi_head.bbox_head
-    head.num_classes = 50
-    head.cls_predictor_cfg.prompt_learner.clip = dict(
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/miniworld', name))
+    heads = cfg.model.roi_head.bbox_head
+    heads = heads if isinstance(heads, list) else [heads]
+    for head in heads:
+        head.num_classes = 50  # stars_hearts' seen classes
+    heads[0].cls_predictor_cfg.prompt_learner.clip = dict(
         type='FrozenCLIP', model_name='pomp-test-vit',
         checkpoint=clip_weights, text_only=True)
-    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[name].dataset.data_root = scenes
-        cfg[name].batch_size = 2
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = scenes
+        cfg[loader].batch_size = 2
     cfg.val_evaluator.ann_file = osp.join(scenes, 'instances_test.json')
     cfg.test_evaluator = cfg.val_evaluator
     cfg.model.test_cfg.rcnn.score_thr = 0.0  # an untrained model scores low
     cfg.train_cfg.max_epochs = 1
     cfg.train_cfg.val_interval = 1
     cfg.param_scheduler = []
-    cfg.work_dir = str(tmp_path)
+    cfg.work_dir = str(work_dir)
     cfg.log_level = 'WARNING'
+    return cfg
+
+
+def test_det_config_trains_and_reports_novel_ap50(scenes, clip_weights,
+                                                  tmp_path):
+    """configs/miniworld/det_ov.py, shrunk: trains and tests on CPU."""
+    from mmengine.runner import Runner
+
+    cfg = _scene_detector_cfg('det_ov.py', scenes, clip_weights, tmp_path)
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.test()
@@ -182,25 +191,9 @@ def test_det_cascade_config_trains_and_reports_box_and_mask_ap50(
     the seen and unseen classes under their own names."""
     from mmengine.runner import Runner
 
-    import pomp_mm.det  # noqa: F401
-    cfg = Config.fromfile(
-        osp.join(ROOT, 'configs/miniworld/det_ov_cascade.py'))
-    heads = cfg.model.roi_head.bbox_head
-    for head in heads:
-        head.num_classes = 50
-    heads[0].cls_predictor_cfg.prompt_learner.clip = dict(
-        type='FrozenCLIP', model_name='pomp-test-vit',
-        checkpoint=clip_weights, text_only=True)
-    for name in ('train_dataloader', 'test_dataloader'):
-        cfg[name].dataset.data_root = scenes
-        cfg[name].batch_size = 2
-    cfg.test_evaluator.ann_file = osp.join(scenes, 'instances_test.json')
+    cfg = _scene_detector_cfg('det_ov_cascade.py', scenes, clip_weights,
+                              tmp_path)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.model.test_cfg.rcnn.score_thr = 0.0
-    cfg.train_cfg.max_epochs = 1
-    cfg.param_scheduler = []
-    cfg.work_dir = str(tmp_path)
-    cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.test()
