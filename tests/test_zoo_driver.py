@@ -194,3 +194,20 @@ def test_clip_override_reaches_every_clip_and_linear_head(tmp_path):
     assert 'model.head.in_channels=64' in opts  # pomp-tiny-vit's embed dim
     opts = zoo.Zoo(args).common_options(zoo.METHODS['coop'].config)
     assert 'model.prompt_learner.clip.model_name=pomp-tiny-vit' in opts
+
+
+def test_zoo_reads_the_prompt_where_miniworld_writes_it():
+    """The zoo's default POMP prompt is the file tools/miniworld.py writes
+    with its defaults (training seed 0), also the inferencers' default: a
+    stale path made `tools/zoo.py` stop after `tools/miniworld.py`."""
+    from mmengine.config import Config
+
+    from pomp_mm.benchmarks.miniworld import driver
+    from pomp_mm.benchmarks.miniworld.defaults import DEFAULT_PROMPT
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    cfg = Config.fromfile(osp.join(root, 'configs/zoo/_base_/'
+                                   'miniworld_b2n.py'))
+    args = driver.build_parser().parse_args([])
+    written = osp.join(driver.seed_dir(args, 0), 'pomp', 'prompt_latest.pth')
+    assert osp.abspath(cfg.pomp_prompt) == written == osp.abspath(
+        DEFAULT_PROMPT)

@@ -17,9 +17,10 @@ custom_imports = dict(imports=['pomp_mm.core', 'pomp_mm.cls',
 clip_checkpoint = 'data/miniworld/tiny_clip.pt'
 clip = dict(type='FrozenCLIP', model_name='pomp-mini-vit',
             checkpoint=clip_checkpoint)
-# the POMP prompt pre-trained on the source vocabulary (tools/miniworld.py);
+# the POMP prompt pre-trained on the source vocabulary (tools/miniworld.py,
+# training seed 0: WORK_DIR/seed0/pomp);
 # methods that start from a prompt take it as `prompt_checkpoint`
-pomp_prompt = 'work_dirs/miniworld/pomp/prompt_latest.pth'
+pomp_prompt = 'work_dirs/miniworld/seed0/pomp/prompt_latest.pth'
 
 target = 'mixed200'
 shots = 8
