@@ -147,13 +147,22 @@ def test_two_process_gloo_train_and_test_match_one_process(trained):
 
 
 def test_finish_distributed_leaves_the_group(tmp_path):
-    """train.py / test.py leave their gloo group at the end (a rank exiting
-    with it alive could abort in teardown); without one it is a no-op."""
+    """train.py / test.py leave the gloo group of a --launcher pytorch run
+    at the end (a rank exiting with it alive could abort in teardown);
+    without a group, or for another launcher, it is a no-op."""
     import torch.distributed as dist
+    from mmengine.config import Config
+
     from pomp_mm.utils.cli import finish_distributed
-    finish_distributed()  # no group: nothing happens
+    pytorch = Config(dict(launcher='pytorch'))
+    finish_distributed(pytorch)  # no group: nothing happens
     dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
                             rank=0, world_size=1)
-    assert dist.is_initialized()
-    finish_distributed()
-    assert not dist.is_initialized()
+    try:
+        finish_distributed(Config(dict(launcher='none')))
+        assert dist.is_initialized()  # not the tool's group: left alone
+        finish_distributed(pytorch)
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -158,13 +158,13 @@ def _prompt_option(model: Any) -> str:
     """The config key of a detector's prompt file: its (first) prompt
     learner's place, ``fc_cls`` being built from ``cls_predictor_cfg``
     (``model.roi_head.bbox_head.0.cls_predictor_cfg...`` in a cascade)."""
+    from pomp_mm.core.prompt import PompPromptLearner
     names = [name for name, m in model.named_modules()
-             if type(m).__name__ == 'PompPromptLearner']
+             if isinstance(m, PompPromptLearner)]
     place = names[0] if names else 'roi_head.bbox_head.fc_cls.prompt_learner'
     return 'model.' + place.replace('fc_cls.prompt_learner',
                                     'cls_predictor_cfg.prompt_learner') + \
         '.prompt_checkpoint'
-
 
 
 def patch_mmengine_checkpoint_loading() -> bool:

@@ -12,6 +12,13 @@ from mmdet.utils import ConfigType
 from .zero_shot_classifier import PompZeroShotClassifier
 
 
+def largest_box(boxes: torch.Tensor) -> int:
+    """Index of the largest of (n, 4) x1y1x2y2 boxes: the proposal
+    Detic's max-size loss trains (:meth:`PompBBoxHead.image_label_loss`)."""
+    return int(((boxes[:, 2] - boxes[:, 0]) *
+                (boxes[:, 3] - boxes[:, 1])).argmax())
+
+
 @MODELS.register_module()
 class PompBBoxHead(Shared2FCBBoxHead):
     """``Shared2FCBBoxHead`` with a zero-shot classifier and sigmoid CE.

@@ -18,17 +18,18 @@ as Detic's ``CustomCascadeROIHeads`` does for ``ann_type='image'``:
 :meth:`PompCascadeRoIHead.image_label_loss`.
 """
 import copy
+import itertools
 from typing import Dict, List, Sequence
 
 import torch
-from mmdet.structures.bbox import bbox2roi
-
 from mmdet.models.roi_heads import CascadeRoIHead
 from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import MultiConfig
 from mmengine.config import ConfigDict
 from mmengine.model import ModuleList
 
+from .bbox_head import largest_box
 from .zero_shot_classifier import PompZeroShotClassifier
 
 TEXT_KEYS = ('prompt_learner', 'zs_weight_path')
@@ -141,11 +142,9 @@ class PompCascadeRoIHead(CascadeRoIHead):
             rois = bbox2roi(boxes)
             results = self._bbox_forward(stage, x, rois)
             head = self.bbox_head[stage]
-            largest, start = [], 0
-            for b in boxes:
-                area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-                largest.append(start + int(area.argmax()))
-                start += len(b)
+            starts = [0] + list(itertools.accumulate(counts))[:-1]
+            largest = [start + largest_box(b)
+                       for start, b in zip(starts, boxes)]
             stage_loss = head.image_label_loss(
                 results['cls_score'][largest], image_labels)
             weight = self.stage_loss_weights[stage]

@@ -23,6 +23,7 @@ from mmengine.logging import print_log
 from pomp_mm.core.vocabulary import (DATASET, EXPLICIT, PhaseVocabularies,
                                      split_dotted)
 
+from .bbox_head import largest_box
 from .cascade import PompCascadeRoIHead
 from .zero_shot_classifier import PompZeroShotClassifier, resolve_vocabulary
 
@@ -238,10 +239,7 @@ class PompTwoStageDetector(TwoStageDetector):
         if isinstance(self.roi_head, PompCascadeRoIHead):  # every stage
             return self.roi_head.image_label_loss(
                 x, boxes, labels, [s.metainfo for s in data_samples])
-        largest = []
-        for b in boxes:
-            area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-            largest.append(b[area.argmax()][None])
+        largest = [b[largest_box(b)][None] for b in boxes]
         cls_score = self.roi_head._bbox_forward(
             x, bbox2roi(largest))['cls_score']
         return self.roi_head.bbox_head.image_label_loss(cls_score, labels)

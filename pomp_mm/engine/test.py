@@ -187,7 +187,7 @@ def main(argv=None):
                           json.dumps(metrics, indent=2, default=float) + '\n')
         runner.logger.info(
             f'metrics written to {osp.abspath(args.out_metrics)}')
-    finish_distributed()
+    finish_distributed(cfg)
     return metrics
 
 

@@ -138,7 +138,7 @@ def main(argv=None):
             # a changed config (n_ctx, classes): before anything loads
             check_fits_model(cfg.load_from, runner.model)
         runner.train()
-        finish_distributed()
+        finish_distributed(cfg)
     except run_errors() as e:  # NaN/Inf, undefined loss, bad checkpoint,
         if locked:             # full disk: one line
             unlock_work_dir(cfg.work_dir)

@@ -382,17 +382,19 @@ def prompt_only_file(path: str) -> bool | None:
         k.startswith(('prompt_learner.', 'clip.')) for k in state)
 
 
-def finish_distributed() -> None:
+def finish_distributed(cfg: Config) -> None:
     """Leave the process group of a finished ``--launcher pytorch`` run:
     every rank meets at a barrier, then destroys the group.
 
     A rank that exits with its gloo group alive can abort in teardown
     ("terminate called without an active exception", SIGABRT) when the
     other rank has already closed its sockets, so a run that finished turns
-    into a failed one. A no-op without a process group (one process).
+    into a failed one. A no-op without a process group, and for any other
+    launcher (a group the caller started itself is left to the caller).
     """
     import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
+    if cfg.get('launcher') == 'pytorch' and dist.is_available() and \
+            dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
 
