@@ -212,6 +212,23 @@ def test_federated_loss(tmp_path):
         load_class_frequency(str(bad))
 
 
+def test_federated_loss_takes_all_left_without_rng():
+    # 6 classes of positive weight (0 and 5 have none); asking for more
+    # than there are takes every one of them, and the global RNG is left
+    # as it was (a mini-world box image trains exactly its seen columns)
+    freq = torch.tensor([0., 1., 4., 9., 1., 0., 2., 3.])
+    labels = torch.tensor([3, 8, 8])  # 8 = background
+    state = torch.get_rng_state()
+    inds = get_fed_loss_inds(labels, 8, 8, freq)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert sorted(inds.tolist()) == [1, 2, 3, 4, 6, 7, 8]  # 8: as present
+    # one fewer than there are: a draw (RNG used), never a zero-weight class
+    inds = get_fed_loss_inds(labels, 6, 8, freq)
+    assert not torch.equal(torch.get_rng_state(), state)
+    assert len(inds) == 6 and {3, 8} <= set(inds.tolist())
+    assert not {0, 5} & set(inds.tolist())
+
+
 def test_image_label_loss():
     head = PompBBoxHead(cls_predictor_cfg=dict(type='Linear'), num_classes=4,
                         in_channels=4, fc_out_channels=8, roi_feat_size=2,

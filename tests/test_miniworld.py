@@ -142,12 +142,20 @@ def test_transfer_table_end_to_end(tmp_path):
             '--clip-batch', '8', '--source-classes', '40', '--quick',
             '--targets', 'stars_hearts', '--test-images', '1',
             '--seg-target', 'stars_hearts', '--seg-images', '2',
-            '--det-models', 'faster', 'cascade']
+            '--det-models', 'faster', 'cascade', 'image-labels']
     results = tool.main(argv)
     seg = results.pop(tool.SEG_KEY)
     det = results.pop(tool.DET_KEY)
     cascade = results.pop(tool.CASCADE_KEY)
-    assert set(det) == set(cascade) == set(tool.METHODS)
+    labelled = results.pop(tool.IMAGE_LABEL_KEY)
+    assert set(det) == set(cascade) == set(labelled) == set(tool.METHODS)
+    assert all(len(row) == 2 and all(0 <= ap <= 100 for ap in row)
+               for row in labelled.values())
+    # the image-labelled set of the quick run: 1 image per class, beside
+    # the scenes, with the box frequencies of their train split
+    labels = work / 'image_labels' / 'stars_hearts'
+    assert len(json.loads((labels / 'image_labels.json').read_text())[
+        'images']) == 100
     assert all(0 <= ap <= 100 for row in det.values() for ap in row)
     assert all(len(row) == 2 for row in det.values())
     # box and mask AP50, base and novel, from the real mask-trained cascade
@@ -163,7 +171,8 @@ def test_transfer_table_end_to_end(tmp_path):
         assert 0 <= seen <= 100 and 0 <= unseen <= 100
         assert h == pytest.approx(harmonic_mean(seen, unseen))
     assert json.loads((work / 'results.json').read_text()) == dict(
-        results, segmentation=seg, detection=det, detection_cascade=cascade)
+        results, segmentation=seg, detection=det, detection_cascade=cascade,
+        detection_image_labels=labelled)
     assert (work / 'results.png').stat().st_size > 1000
     assert 'POMP (source)' in (work / 'results.md').read_text()
     # the same seed reproduces the table to the printed digits
@@ -171,6 +180,7 @@ def test_transfer_table_end_to_end(tmp_path):
     assert again.pop(tool.SEG_KEY) == seg
     assert again.pop(tool.DET_KEY) == det
     assert again.pop(tool.CASCADE_KEY) == cascade
+    assert again.pop(tool.IMAGE_LABEL_KEY) == labelled
     assert report.miniworld_table(again) == report.miniworld_table(results)
 
 
@@ -264,6 +274,15 @@ class _FakeRunner:
                     'coco/bbox_novel_ap50': (prompt - seed) / 500,
                     'coco/segm_base_ap50': (prompt + 2 * seed) / 600,
                     'coco/segm_novel_ap50': (prompt - 2 * seed) / 700}
+        if self.cfg.train_dataloader.dataset.type == 'ConcatDataset':
+            # image labels: the row's own numbers, and what it was given
+            labelled = self.cfg.train_dataloader.dataset.datasets[1]
+            head = self.cfg.model.roi_head.bbox_head
+            assert head.loss_cls.cat_freq_path == osp.join(
+                labelled.data_root, 'cat_info_seen.json')
+            assert head.num_classes == 3  # all classes of the stand-in
+            return {'coco/base_ap50': (prompt + seed) / 250,
+                    'coco/novel_ap50': (prompt + 3 * seed) / 150}
         return {'coco/base_ap50': (prompt + seed) / 200,
                 'coco/novel_ap50': (prompt - seed) / 300}
 
@@ -329,7 +348,8 @@ def fake_miniworld(tmp_path, monkeypatch):
                         lambda model, path: setattr(model, 'prompt', path))
     root = tmp_path / 'scenes'
     root.mkdir()
-    (root / 'classes.json').write_text(json.dumps({'seen': [1, 2]}))
+    (root / 'classes.json').write_text(json.dumps({'seen': [1, 2],
+                                                   'classes': [1, 2, 3]}))
     for split in ('train', 'test'):
         (root / f'instances_{split}.json').write_text(f'{{"s": "{split}"}}')
     monkeypatch.setattr(tool, 'scenes', lambda args: str(root))
@@ -443,3 +463,46 @@ def test_cascade_rows_per_seed_beside_the_faster_rows(fake_miniworld):
         'mask AP50 novel |' in text
     assert '| detection_cascade mask AP50 novel |' in text
     assert (work / 'results.png').stat().st_size > 1000
+
+
+def test_image_label_rows_per_seed_beside_the_faster_rows(fake_miniworld,
+                                                          monkeypatch):
+    """--det-models faster image-labels: the Faster R-CNN once more per
+    prompt and seed with the image-labelled set
+    (configs/miniworld/det_ov_image_labels.py): all classes as its training
+    vocabulary, the set's folder and box frequencies in its config, its
+    AP50s in their own row, table, gains and plot panel; its key covers the
+    image-labelled files."""
+    tool, argv, work = fake_miniworld
+    labelled = work.parent / 'image_labels'
+    labelled.mkdir()
+    for name in ('classes', 'image_labels', 'cat_info_seen'):
+        (labelled / f'{name}.json').write_text(f'["{name}"]')
+    monkeypatch.setattr(tool, 'image_labels',
+                        lambda args, root: str(labelled))
+    argv = argv + ['--no-seg', '--det-models', 'faster', 'image-labels']
+    res = tool.main(argv + ['--seeds', '0', '1'])
+    dirs = [f'{p}{m}' for p in ('det_', 'deti_')
+            for m in ('hand', 'coop', 'pomp')]
+    assert sorted(d for d in _FakeRunner.trained if '/det' in d) == sorted(
+        osp.join(str(work), f'seed{s}', d) for s in (0, 1) for d in dirs)
+    for seed in (0, 1):
+        want = _expected(seed)
+        vals = {m: v[0] * 2 - seed for m, v in want['detection'].items()}
+        got = res['per_seed'][str(seed)]
+        _assert_close(
+            {k: got[k] for k in ('detection', 'detection_image_labels')},
+            {'detection': want['detection'],
+             'detection_image_labels': {
+                 m: [(v + seed) / 2.5, (v + 3 * seed) / 1.5]
+                 for m, v in vals.items()}})
+    text = (work / 'results.md').read_text()
+    assert 'Detection + image labels (stars_hearts scenes):' in text
+    assert '| detection_image_labels AP50 novel (unseen) |' in text
+    # another image-labelled set is another key: the 3 detectors retrain
+    _FakeRunner.trained.clear()
+    (labelled / 'image_labels.json').write_text('["other"]')
+    tool.main(argv + ['--seeds', '0'])
+    assert sorted(_FakeRunner.trained) == sorted(
+        osp.join(str(work), 'seed0', f'deti_{m}')
+        for m in ('hand', 'coop', 'pomp'))

@@ -453,11 +453,12 @@ def _zoo_values(node, where: str):
 #: The mini-world's three prompts, in row order.
 MINIWORLD_METHODS = ('hand template', 'CoOp (target seen, 8 shots)',
                      'POMP (source)')
-#: Result keys of the segmentation and detection rows (Faster R-CNN, and
-#: the 3-stage cascade with masks).
+#: Result keys of the segmentation and detection rows (Faster R-CNN, the
+#: 3-stage cascade with masks, and the Faster R-CNN with image labels).
 SEG_KEY = 'segmentation'
 DET_KEY = 'detection'
 CASCADE_KEY = 'detection_cascade'
+IMAGE_LABEL_KEY = 'detection_image_labels'
 
 
 def rows_table(rows: Dict[str, List[float]], columns: List[str],
@@ -479,7 +480,7 @@ CASCADE_COLUMNS = ['box AP50 base', 'box AP50 novel', 'mask AP50 base',
                    'mask AP50 novel']
 #: the columns of each non-classification row of the results
 ROW_COLUMNS = {SEG_KEY: SEG_COLUMNS, DET_KEY: DET_COLUMNS,
-               CASCADE_KEY: CASCADE_COLUMNS}
+               CASCADE_KEY: CASCADE_COLUMNS, IMAGE_LABEL_KEY: DET_COLUMNS}
 
 
 def seg_table(rows: Dict[str, List[float]], std=None) -> str:
@@ -492,6 +493,10 @@ def det_table(rows: Dict[str, List[float]], std=None) -> str:
 
 def cascade_table(rows: Dict[str, List[float]], std=None) -> str:
     return rows_table(rows, CASCADE_COLUMNS, std)
+
+
+def image_label_table(rows: Dict[str, List[float]], std=None) -> str:
+    return rows_table(rows, DET_COLUMNS, std)
 
 
 def miniworld_table(results: Dict[str, Dict[str, List[float]]],
@@ -536,10 +541,11 @@ def gains_table(mean: dict, std: dict) -> str:
 def miniworld_plot(results, path: str, seg: Dict[str, List[float]] = None,
                    det: Dict[str, List[float]] = None,
                    scenes_of: str = 'mixed200', std: dict = None,
-                   cascade: Dict[str, List[float]] = None) -> None:
+                   cascade: Dict[str, List[float]] = None,
+                   image_labels: Dict[str, List[float]] = None) -> None:
     """Bars per method: top-1 on each target's seen and unseen classes,
-    then (when run) segmentation mIoU, detection AP50 and the cascade's box
-    and mask AP50; with ``std`` (several seeds) the bars are means with ±1
+    then (when run) segmentation mIoU, detection AP50, the cascade's box
+    and mask AP50 and the AP50 with image labels; with ``std`` (several seeds) the bars are means with ±1
     sample-std error bars."""
     import matplotlib
     matplotlib.use('Agg')
@@ -575,6 +581,12 @@ def miniworld_plot(results, path: str, seg: Dict[str, List[float]] = None,
                        [[err(CASCADE_KEY, m, i) for i in range(4)]
                         for m in methods],
                        f'cascade + masks ({scenes_of})', 'AP50 (%)'))
+    if image_labels is not None:
+        panels.append((['base', 'novel'], [image_labels[m][:2]
+                                           for m in methods],
+                       [[err(IMAGE_LABEL_KEY, m, i) for i in range(2)]
+                        for m in methods],
+                       f'+ image labels ({scenes_of})', 'AP50 (%)'))
     widths = [len(p[0]) + 1 for p in panels]
     fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 2,
                                                       3.6),

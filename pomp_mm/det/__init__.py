@@ -4,7 +4,8 @@
 Importing this package registers, in mmdet's registries:
 ``PompZeroShotClassifier``, ``PompBBoxHead``, ``PompSigmoidCELoss``,
 ``PompTwoStageDetector``, ``PompCascadeRoIHead`` (MODELS),
-``ImageLabelDataset`` (DATASETS) and ``PompOVCocoMetric`` (METRICS).
+``ImageLabelDataset`` (DATASETS), ``PompOVCocoMetric`` (METRICS) and
+``MultiSourceEpochSampler`` (DATA_SAMPLERS).
 It also lets mmdet's ``LVISMetric`` run with lvis 0.5.3 on numpy 2
 (:mod:`pomp_mm.compat.lvis`).
 """
@@ -15,10 +16,12 @@ from .bbox_head import PompBBoxHead
 from .cascade import PompCascadeRoIHead
 # __getattr__: ``MiniWorldCocoDataset`` from its old path (moved to the
 # benchmark)
-from .datasets import ImageLabelDataset, __getattr__, remove_rare  # noqa: F401
+from .datasets import (ImageLabelDataset, __getattr__,  # noqa: F401
+                       remove_rare, write_cat_info)
 from .detector import PompTwoStageDetector
 from .losses import PompSigmoidCELoss, get_fed_loss_inds, load_class_frequency
 from .ov_coco_metric import PompOVCocoMetric
+from .samplers import MultiSourceEpochSampler
 from .zero_shot_classifier import (BUILTIN_VOCABULARIES,
                                    PompZeroShotClassifier, resolve_vocabulary)
 
@@ -27,7 +30,7 @@ patch_lvis_eval()  # lvis 0.5.3 (LVISMetric) on numpy 2
 __all__ = [
     'PompZeroShotClassifier', 'PompBBoxHead', 'PompSigmoidCELoss',
     'PompTwoStageDetector', 'PompCascadeRoIHead', 'ImageLabelDataset',
-    'PompOVCocoMetric',
-    'remove_rare', 'get_fed_loss_inds', 'load_class_frequency',
+    'PompOVCocoMetric', 'MultiSourceEpochSampler',
+    'remove_rare', 'write_cat_info', 'get_fed_loss_inds', 'load_class_frequency',
     'resolve_vocabulary', 'BUILTIN_VOCABULARIES'
 ]

@@ -100,6 +100,69 @@ def remove_rare(in_json: str, out_json: str,
     return before - len(data['annotations'])
 
 
+def cat_info(ann_json: str,
+             classes: Optional[Sequence[str]] = None) -> List[dict]:
+    """The class frequencies of a box annotation file, Detic's
+    ``lvis_v1_train_cat_info.json`` format (``get_lvis_cat_info.py``).
+
+    One entry per category, in ascending ``id`` order: ``{"id", "name",
+    "image_count", "instance_count"}``, counted from ``annotations``. With
+    ``classes``, only boxes of those category names are counted; the other
+    categories stay in the list with counts 0, so
+    :class:`~pomp_mm.det.PompSigmoidCELoss`'s federated loss
+    (``cat_freq_path``) never draws them as negatives. That is how a
+    detector whose vocabulary includes classes without boxes (image labels
+    only, e.g. the mini-world's unseen classes) trains their columns only
+    from the image labels.
+
+    Args:
+        ann_json (str): A COCO / LVIS-style json with ``categories`` and
+            ``annotations``.
+        classes (Sequence[str], optional): Names whose boxes count.
+            Defaults to None (all).
+
+    Returns:
+        list[dict]: The entries (see :func:`write_cat_info`).
+    """
+    with open(ann_json, encoding='utf-8') as f:
+        data = json.load(f)
+    cats = data.get('categories')
+    if not isinstance(cats, list) or not cats:
+        raise ValueError(f'{ann_json}: expected "categories" (a COCO / LVIS '
+                         'annotation file)')
+    names = {c['name'] for c in cats}
+    unknown = [n for n in (classes or ()) if n not in names]
+    if unknown:
+        raise ValueError(f'{ann_json}: class {unknown[0]!r} is not one of '
+                         'its categories')
+    keep = {c['id'] for c in cats
+            if classes is None or c['name'] in set(classes)}
+    images = {c['id']: set() for c in cats}
+    instances = dict.fromkeys(images, 0)
+    for a in data.get('annotations', []):
+        if a['category_id'] in keep:
+            images[a['category_id']].add(a['image_id'])
+            instances[a['category_id']] += 1
+    info = [dict(id=c['id'], name=c['name'],
+                 image_count=len(images[c['id']]),
+                 instance_count=instances[c['id']])
+            for c in sorted(cats, key=lambda c: c['id'])]
+    return info
+
+
+def write_cat_info(ann_json: str, out_json: str,
+                   classes: Optional[Sequence[str]] = None) -> List[dict]:
+    """Write :func:`cat_info` of ``ann_json`` to ``out_json`` (atomically);
+    it is a ``cat_freq_path`` for :class:`~pomp_mm.det.PompSigmoidCELoss`.
+
+    Returns:
+        list[dict]: The entries written.
+    """
+    info = cat_info(ann_json, classes)
+    atomic_write_text(out_json, json.dumps(info))
+    return info
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m pomp_mm.det.datasets IN_JSON OUT_JSON``."""
     parser = argparse.ArgumentParser(

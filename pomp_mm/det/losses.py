@@ -54,7 +54,10 @@ def get_fed_loss_inds(gt_classes: torch.Tensor,
 
     Detic's ``get_fed_loss_inds``: every class present in ``gt_classes``,
     then ``num_sample_cats - present`` more drawn without replacement with
-    probability proportional to ``weight`` (uniform when None).
+    probability proportional to ``weight`` (uniform when None). Classes of
+    weight 0 are never drawn; when the draw would take every class of
+    positive weight left, they are taken without drawing (the same set,
+    and the global RNG is left alone).
 
     Args:
         gt_classes (Tensor): (N,) labels, ``num_classes`` = background.
@@ -73,8 +76,11 @@ def get_fed_loss_inds(gt_classes: torch.Tensor,
         if weight is not None:
             prob[:num_classes] = weight.to(prob).clone()
         prob[appeared] = 0
-        n_more = min(num_sample_cats - len(appeared), int((prob > 0).sum()))
-        if n_more > 0:
+        left = int((prob > 0).sum())
+        n_more = min(num_sample_cats - len(appeared), left)
+        if 0 < n_more == left:  # every class left is drawn: no RNG used
+            appeared = torch.cat([appeared, prob.nonzero()[:, 0]])
+        elif n_more > 0:
             more = torch.multinomial(prob, n_more, replacement=False,
                                      generator=generator)
             appeared = torch.cat([appeared, more])

@@ -23,6 +23,9 @@
    classes in the test vocabulary (``--no-det`` skips it); with
    ``--det-models faster cascade`` also a 3-stage cascade with a mask head
    per prompt (configs/miniworld/det_ov_cascade.py), box and mask AP50,
+   and with ``--det-models faster image-labels`` the Faster R-CNN again
+   with image labels of all classes (Detic's max-size loss,
+   configs/miniworld/det_ov_image_labels.py),
 7. prints the tables and writes them (markdown, JSON) with a bar plot.
 
 Every stage goes through the same MMEngine Runner as tools/train.py and
@@ -57,11 +60,12 @@ import pomp_mm  # noqa: F401
 import pomp_mm.core  # noqa: F401
 from pomp_mm.benchmarks.miniworld.seeds import aggregate, check_seeds
 from pomp_mm.benchmarks.miniworld.tiny_clip import main as train_clip
-from pomp_mm.benchmarks.report import CASCADE_KEY, DET_KEY, SEG_KEY
+from pomp_mm.benchmarks.report import (CASCADE_KEY, DET_KEY,
+                                       IMAGE_LABEL_KEY, SEG_KEY)
 from pomp_mm.benchmarks.report import MINIWORLD_METHODS as METHODS
 from pomp_mm.benchmarks.report import (cascade_table, det_table, gains_table,
-                                       miniworld_plot, miniworld_table,
-                                       seg_table)
+                                       image_label_table, miniworld_plot,
+                                       miniworld_table, seg_table)
 from pomp_mm.benchmarks.runner import (cached_result, clear_stamp,
                                        stage_key, stamp_matches,
                                        store_result, test_once, train_once,
@@ -70,7 +74,10 @@ from pomp_mm.core.checkpoint import atomic_write_text, read_json
 from pomp_mm.core.prompt import load_prompt
 from pomp_mm.core.utils import harmonic_mean
 from pomp_mm.benchmarks.miniworld import TARGETS
-from pomp_mm.benchmarks.miniworld.export import EXPORT_FORMAT, export_scenes
+from pomp_mm.benchmarks.miniworld.export import (EXPORT_FORMAT,
+                                                 export_image_labels,
+                                                 export_scenes)
+from pomp_mm.det.datasets import cat_info
 
 #: The repository (the configs live in ``configs/miniworld``).
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
@@ -235,14 +242,40 @@ def scenes(args) -> str:
     return root
 
 
+def image_labels(args, scene_root: str) -> str:
+    """The image-labelled set of ``--seg-target`` (``--det-image-labels``
+    images per class), written again when its size, seed or format differ
+    or when its box frequencies are not those of the scenes' train split
+    (a new scene export)."""
+    root = osp.abspath(osp.join(osp.dirname(osp.abspath(args.scenes)),
+                                'image_labels', args.seg_target))
+    seen = read_json(osp.join(scene_root, 'classes.json'))['seen']
+    meta = read_json(osp.join(root, 'classes.json')) or {}
+    fresh = (meta.get('seed') == args.seed
+             and meta.get('per_class') == args.det_image_labels
+             and meta.get('format') == EXPORT_FORMAT
+             and read_json(osp.join(root, 'cat_info_seen.json')) == cat_info(
+                 osp.join(scene_root, 'instances_train.json'), seen))
+    if not fresh:
+        print(f'[miniworld] exporting {args.det_image_labels} image-labelled '
+              f'images per class of {args.seg_target} to {root}', flush=True)
+        export_image_labels(root, args.seg_target, args.det_image_labels,
+                            seed=args.seed, world_seed=args.seed,
+                            scene_root=scene_root, overwrite=True)
+    return root
+
+
 #: The detectors of ``--det-models``: config, work-dir prefix, where the
-#: text side and the class count are set, the metrics read (in the row's
-#: column order), the result key and what the table heading says.
+#: text side, the class count and the training scenes are set, which
+#: classes it is trained to score (``'seen'``, or ``'all'`` with image
+#: labels), the metrics read (in the row's column order), the result key
+#: and what the table heading says.
 DETECTORS = {
     'faster': dict(
         config='det_ov.py', prefix='det_',
         learner='model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner.',
         num_classes=['model.roi_head.bbox_head.num_classes'],
+        train_root='train_dataloader.dataset.data_root', vocabulary='seen',
         metrics=['coco/base_ap50', 'coco/novel_ap50'], key=DET_KEY,
         title='Faster R-CNN'),
     'cascade': dict(
@@ -252,9 +285,18 @@ DETECTORS = {
         num_classes=[f'model.roi_head.bbox_head.{k}.num_classes'
                      for k in range(3)] + ['model.roi_head.mask_head.'
                                            'num_classes'],
+        train_root='train_dataloader.dataset.data_root', vocabulary='seen',
         metrics=['coco/bbox_base_ap50', 'coco/bbox_novel_ap50',
                  'coco/segm_base_ap50', 'coco/segm_novel_ap50'],
         key=CASCADE_KEY, title='3-stage cascade + masks'),
+    'image-labels': dict(
+        config='det_ov_image_labels.py', prefix='deti_',
+        learner='model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner.',
+        num_classes=['model.roi_head.bbox_head.num_classes'],
+        train_root='train_dataloader.dataset.datasets.0.data_root',
+        vocabulary='all', image_labels=True,
+        metrics=['coco/base_ap50', 'coco/novel_ap50'], key=IMAGE_LABEL_KEY,
+        title='Faster R-CNN + image labels'),
 }
 
 
@@ -265,7 +307,18 @@ def detect(args, prompts: Dict[str, str], clip: str, seed: int,
     mask base / novel (``'cascade'``)."""
     spec = DETECTORS[model]
     root = scenes(args)
-    num_seen = len(read_json(osp.join(root, 'classes.json'))['seen'])
+    num_classes = len(read_json(osp.join(root, 'classes.json'))[
+        'seen' if spec['vocabulary'] == 'seen' else 'classes'])
+    files = _scene_files(root, ['train', 'test'])
+    extra = {}
+    if spec.get('image_labels'):
+        labelled = image_labels(args, root)
+        extra = {
+            'train_dataloader.dataset.datasets.1.data_root': labelled,
+            'model.roi_head.bbox_head.loss_cls.cat_freq_path':
+            osp.join(labelled, 'cat_info_seen.json')}
+        files.update({f'image_labels_{n}': osp.join(labelled, f'{n}.json')
+                      for n in ('classes', 'image_labels', 'cat_info_seen')})
     learner = spec['learner']
     rows = {}
     for method in METHODS:
@@ -276,15 +329,19 @@ def detect(args, prompts: Dict[str, str], clip: str, seed: int,
             learner + 'clip.model_name': args.clip_model,
             learner + 'prompt_checkpoint': prompts[method],
             # training vocabulary
-            **{key: num_seen for key in spec['num_classes']},
+            **{key: num_classes for key in spec['num_classes']},
             'randomness.seed': seed,
             'train_cfg.max_epochs': args.det_epochs,
             'default_hooks.checkpoint.interval': args.det_epochs,
-            'train_dataloader.dataset.data_root': root,
+            spec['train_root']: root,
             'test_dataloader.dataset.data_root': root,
-            'test_evaluator.ann_file': osp.join(root, 'instances_test.json')}
+            'test_evaluator.ann_file': osp.join(root, 'instances_test.json'),
+            **extra}
         if args.quick:
             options['train_dataloader.batch_size'] = 4
+            if spec.get('image_labels'):  # 4 box + 2 image-labelled
+                options['train_dataloader.batch_size'] = 6
+                options['train_dataloader.sampler.batch_size'] = 6
         cfg = Config.fromfile(osp.join(CFG, spec['config']))
         cfg.merge_from_dict(options)
         # no validation: MMEngine would run it after the last epoch anyway,
@@ -296,8 +353,7 @@ def detect(args, prompts: Dict[str, str], clip: str, seed: int,
         cfg.log_level = 'INFO'
         ckpt = osp.join(work, f'epoch_{args.det_epochs}.pth')
         key = stage_key(cfg.pretty_text, {
-            'clip': clip, 'prompt': prompts[method],
-            **_scene_files(root, ['train', 'test'])})
+            'clip': clip, 'prompt': prompts[method], **files})
         rows[method] = cached_result(_cache(args), key)
         if rows[method] is None:
             rows[method] = _train_and_test_detector(
@@ -466,9 +522,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help='skip the detection row (3 detectors, ~25 min)')
     p.add_argument('--det-models', nargs='+', default=['faster'],
                    choices=list(DETECTORS),
-                   help="detectors: 'faster' (Faster R-CNN, box AP50) and/or "
+                   help="detectors: 'faster' (Faster R-CNN, box AP50), "
                    "'cascade' (3-stage cascade with a mask head, "
-                   'configs/miniworld/det_ov_cascade.py: box and mask AP50)')
+                   'configs/miniworld/det_ov_cascade.py: box and mask AP50) '
+                   "and/or 'image-labels' (the Faster R-CNN plus image "
+                   'labels of all classes, Detic\'s max-size loss, '
+                   'configs/miniworld/det_ov_image_labels.py)')
+    p.add_argument('--det-image-labels', type=int, default=8, metavar='N',
+                   help='image-labelled images per class for '
+                   "'image-labels' (default 8; --quick: 1)")
     p.add_argument('--det-train-images', type=int, default=600,
                    help='training scenes for detection')
     p.add_argument('--det-epochs', type=int, default=12,
@@ -489,6 +551,7 @@ def main(argv=None):
         args.seg_images = min(args.seg_images, 24)
         args.det_train_images = min(args.det_train_images, 16)
         args.det_epochs = min(args.det_epochs, 1)
+        args.det_image_labels = min(args.det_image_labels, 1)
         args.scenes = osp.join(args.work_dir, 'scenes')
     os.makedirs(args.work_dir, exist_ok=True)
     per_seed = run(args, seeds)
@@ -525,6 +588,7 @@ def report(args, results: dict, std: Optional[dict], what: str) -> None:
     seg = results.pop(SEG_KEY, None)
     det = results.pop(DET_KEY, None)
     cascade = results.pop(CASCADE_KEY, None)
+    labelled = results.pop(IMAGE_LABEL_KEY, None)
     text = miniworld_table(results, std)
     print('\nZero-shot top-1 (%) on the mini-world targets '
           f'({what}):\n' + text, flush=True)
@@ -553,10 +617,21 @@ def report(args, results: dict, std: Optional[dict], what: str) -> None:
               flush=True)
         text += (f'\n\nDetection, cascade + masks ({args.seg_target} '
                  'scenes):\n\n' + cas_text)
+    if labelled is not None:
+        il_text = image_label_table(
+            labelled, None if std is None else std[IMAGE_LABEL_KEY])
+        print(f'\nOpen-vocabulary detection on {args.seg_target} scenes '
+              'with image labels (the Faster R-CNN trained on the seen-class '
+              'boxes plus single-object images of all classes with their '
+              "class only, Detic's max-size loss), %:\n" + il_text,
+              flush=True)
+        text += (f'\n\nDetection + image labels ({args.seg_target} '
+                 'scenes):\n\n' + il_text)
     if std is not None:
         gains = gains_table(dict(results, **{
             k: v for k, v in ((SEG_KEY, seg), (DET_KEY, det),
-                              (CASCADE_KEY, cascade))
+                              (CASCADE_KEY, cascade),
+                              (IMAGE_LABEL_KEY, labelled))
             if v is not None}), std)
         print('\nPOMP\'s gains; "outside" when the gap of the means exceeds '
               'the sum of the two sample stds (seed spread only; the test '
@@ -565,7 +640,7 @@ def report(args, results: dict, std: Optional[dict], what: str) -> None:
                 'of the means exceeds the sum of the two sample stds):\n\n'
                 + gains)
     miniworld_plot(results, osp.join(args.work_dir, 'results.png'), seg,
-                   det, args.seg_target, std, cascade)
+                   det, args.seg_target, std, cascade, labelled)
     atomic_write_text(osp.join(args.work_dir, 'results.md'), text + '\n')
     if std is None:
         if seg is not None:
@@ -574,6 +649,8 @@ def report(args, results: dict, std: Optional[dict], what: str) -> None:
             results[DET_KEY] = det
         if cascade is not None:
             results[CASCADE_KEY] = cascade
+        if labelled is not None:
+            results[IMAGE_LABEL_KEY] = labelled
         atomic_write_text(osp.join(args.work_dir, 'results.json'),
                           json.dumps(results, indent=2) + '\n')
 

@@ -202,6 +202,107 @@ def _export_split(tmp: str, split: str, num: int, ids: List[int],
                        categories=categories), f)
 
 
+def export_image_labels(root: str,
+                        target: str = 'mixed200',
+                        per_class: int = 8,
+                        size: int = 64,
+                        seed: int = 0,
+                        world_seed: int = 0,
+                        scene_root: Optional[str] = None,
+                        overwrite: bool = False) -> str:
+    """Write an image-labelled set of a target: Detic's ImageNet-LVIS in
+    miniature.
+
+    ``per_class`` single-object images of every class of the target, seen
+    and unseen, rendered as the classification pool renders its images
+    (``sample_scene`` with one object, at ``size`` px, the target's domain),
+    each labelled with its class only (no box):
+
+    .. code-block:: none
+
+        ROOT/
+          classes.json        as the scene export's (classes, seen, unseen)
+          images/00000.png
+          image_labels.json   Detic's format: images[].pos_category_ids;
+                              category i+1 is classes[i]; no annotations
+          cat_info_seen.json  (with scene_root) the box frequencies of the
+                              scenes' train split, seen classes only, in
+                              Detic's cat_info format (federated loss)
+
+    The folder is written beside ``root`` and renamed when complete.
+
+    Args:
+        root (str): Output folder.
+        target (str): A mini-world target. Defaults to ``'mixed200'``.
+        per_class (int): Images per class. Defaults to 8.
+        size (int): Image side. Defaults to 64 (the classification pool's;
+            half the scenes', as Detic's image labels are at half the box
+            images' size).
+        seed (int): Seed of the images (stream ``[seed, crc32(
+            'image_labels')]``). Defaults to 0.
+        world_seed (int): Seed of the source/target split. Defaults to 0.
+        scene_root (str, optional): A scene export of the same target with
+            a ``train`` split: writes ``cat_info_seen.json``.
+        overwrite (bool): Replace an existing folder. Defaults to False.
+
+    Returns:
+        str: ``root``.
+    """
+    from pomp_mm.det.datasets import write_cat_info
+    if target not in TARGETS:
+        raise ValueError(f'unknown mini-world target {target!r}; expected '
+                         f'one of {sorted(TARGETS)}')
+    if per_class < 1:
+        raise ValueError(f'per_class={per_class}: expected >= 1')
+    if osp.exists(root) and not overwrite:
+        raise FileExistsError(f'{root} exists; pass overwrite=True to '
+                              'replace it')
+    vocab = target_vocabulary(target, world_seed)
+    ids = vocab.pop('ids')
+    domain = TARGETS[target].domain
+    if scene_root is not None:
+        scene_meta = read_vocabulary_file(scene_root)
+        if scene_meta['classes'] != vocab['classes']:
+            raise ValueError(f'{scene_root}: its classes are not those of '
+                             f'{target} (world seed {world_seed})')
+    parent = osp.dirname(osp.abspath(root))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.export-', dir=parent)
+    try:
+        os.makedirs(osp.join(tmp, 'images'))
+        rng = np.random.default_rng([seed, zlib.crc32(b'image_labels')])
+        images = []
+        for label, cid in enumerate(ids):
+            for _ in range(per_class):
+                scene = sample_scene(rng, [cid], domain, size)
+                name = f'{len(images):05d}.png'
+                Image.fromarray(render_scene(scene)[0]).save(
+                    osp.join(tmp, 'images', name))
+                images.append(dict(id=len(images) + 1, file_name=name,
+                                   width=size, height=size,
+                                   pos_category_ids=[label + 1]))
+        categories = [dict(id=i + 1, name=n, image_count=per_class)
+                      for i, n in enumerate(vocab['classes'])]
+        with open(osp.join(tmp, 'image_labels.json'), 'w') as f:
+            json.dump(dict(images=images, annotations=[],
+                           categories=categories), f)
+        with open(osp.join(tmp, 'classes.json'), 'w') as f:
+            json.dump(dict(vocab, target=target, domain=domain, size=size,
+                           seed=seed, per_class=per_class,
+                           format=EXPORT_FORMAT), f, indent=1)
+        if scene_root is not None:
+            write_cat_info(osp.join(scene_root, 'instances_train.json'),
+                           osp.join(tmp, 'cat_info_seen.json'),
+                           classes=vocab['seen'])
+        if osp.exists(root):
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('root', help='output folder')
@@ -212,7 +313,20 @@ def main(argv=None) -> None:
     p.add_argument('--size', type=int, default=128)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--overwrite', action='store_true')
+    p.add_argument('--image-labels', type=int, default=None, metavar='N',
+                   help='write the image-labelled set instead: N '
+                   'single-object images per class (export_image_labels)')
+    p.add_argument('--scene-root', default=None,
+                   help='with --image-labels: the scene export whose train '
+                   'boxes give cat_info_seen.json')
     args = p.parse_args(argv)
+    if args.image_labels is not None:
+        export_image_labels(args.root, args.target, args.image_labels,
+                            seed=args.seed, scene_root=args.scene_root,
+                            overwrite=args.overwrite)
+        print(f'wrote {args.image_labels} image-labelled images per class of '
+              f'{args.target} to {args.root}')
+        return
     splits = []
     for item in args.split or ['test:300']:
         name, _, n = item.partition(':')
