@@ -16,10 +16,16 @@ between the classifiers of one learner).
 Image-labelled images (Detic's max-size loss) are trained in every stage,
 as Detic's ``CustomCascadeROIHeads`` does for ``ann_type='image'``:
 :meth:`PompCascadeRoIHead.image_label_loss`.
+
+With ``mult_proposal_score=True`` the test score is CenterNet2's
+probabilistic one, as Detic computes it (``MULT_PROPOSAL_SCORE``): the mean
+of the stages' sigmoid probabilities times the proposal's score (the
+class-agnostic objectness of the first stage, e.g. a CenterNet heatmap
+peak), square-rooted. mmdet's cascade averages the stages' logits instead.
 """
 import copy
 import itertools
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmdet.models.roi_heads import CascadeRoIHead
@@ -51,8 +57,24 @@ class PompCascadeRoIHead(CascadeRoIHead):
     (``prompt_learner`` or ``zs_weight_path``); a later stage gives none
     (it takes the first stage's) or the same one. Another CLIP, prompt or
     ``.npy`` in a later stage is an error, not a silent replacement.
-    Arguments are ``CascadeRoIHead``'s.
+
+    Args:
+        mult_proposal_score (bool): At test time, score a box
+            ``sqrt(mean_k sigmoid(stage k logits) * proposal score)``
+            (CenterNet2 / Detic) instead of the sigmoid of the stages' mean
+            logit (mmdet). The proposals must carry ``scores`` in [0, 1]
+            (mmdet's RPN heads and ``CenterNetUpdateHead`` do). Defaults to
+            False.
+        *args, **kwargs: ``CascadeRoIHead``'s arguments.
     """
+
+    def __init__(self, *args, mult_proposal_score: bool = False,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.mult_proposal_score = mult_proposal_score
+        # set only inside predict_bbox with mult_proposal_score
+        self._stage_logits: Optional[List[torch.Tensor]] = None
+        self._proposal_scores: Optional[List[torch.Tensor]] = None
 
     def init_bbox_head(self, bbox_roi_extractor: MultiConfig,
                        bbox_head: MultiConfig) -> None:
@@ -158,6 +180,54 @@ class PompCascadeRoIHead(CascadeRoIHead):
                         for b, p, meta in zip(boxes, preds, batch_img_metas)
                     ]
         return losses
+
+    # -- CenterNet2's test score ---------------------------------------------
+    def _bbox_forward(self, stage: int, x, rois: torch.Tensor) -> dict:
+        """mmdet's; inside a ``mult_proposal_score`` prediction it also
+        keeps each stage's class logits."""
+        results = super()._bbox_forward(stage, x, rois)
+        if self._stage_logits is not None:
+            self._stage_logits.append(results['cls_score'])
+        return results
+
+    def predict_bbox(self, x, batch_img_metas: List[dict], rpn_results_list,
+                     rcnn_test_cfg, rescale: bool = False, **kwargs):
+        """mmdet's; with ``mult_proposal_score``, CenterNet2's scores."""
+        if not self.mult_proposal_score:
+            return super().predict_bbox(x, batch_img_metas, rpn_results_list,
+                                        rcnn_test_cfg, rescale, **kwargs)
+        for i, res in enumerate(rpn_results_list):
+            if 'scores' not in res:
+                raise ValueError(
+                    'PompCascadeRoIHead(mult_proposal_score=True): the '
+                    f'proposals of image {i} have no scores; use an RPN head '
+                    'that scores its proposals, or mult_proposal_score=False')
+        self._proposal_scores = [res.scores for res in rpn_results_list]
+        self._stage_logits = []
+        try:
+            return super().predict_bbox(x, batch_img_metas, rpn_results_list,
+                                        rcnn_test_cfg, rescale, **kwargs)
+        finally:
+            self._stage_logits = self._proposal_scores = None
+
+    def _refine_roi(self, x, rois: torch.Tensor, batch_img_metas: List[dict],
+                    num_proposals_per_img: Sequence[int], **kwargs) -> tuple:
+        """mmdet's; with ``mult_proposal_score`` the per-image scores are
+        replaced by CenterNet2's, given as their logits: the last head's
+        activation (the sigmoid) turns them back into those scores, so
+        mmdet's ``predict_by_feat``, score threshold and NMS apply as they
+        are."""
+        rois, cls_scores, bbox_preds = super()._refine_roi(
+            x, rois, batch_img_metas, num_proposals_per_img, **kwargs)
+        if self._stage_logits is None:
+            return rois, cls_scores, bbox_preds
+        probs = torch.stack([s.sigmoid() for s in self._stage_logits]).mean(0)
+        eps = torch.finfo(probs.dtype).eps
+        cls_scores = [
+            torch.logit((p * ps.to(p)[:, None]).sqrt(), eps=eps)
+            for p, ps in zip(probs.split(list(num_proposals_per_img)),
+                             self._proposal_scores)]
+        return rois, cls_scores, bbox_preds
 
     def classifiers(self) -> List[PompZeroShotClassifier]:
         """The stages' classifiers, in stage order."""
