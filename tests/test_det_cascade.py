@@ -105,11 +105,10 @@ class StageScores:
             h.remove()
 
 
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory, clip_weights):
-    """The config trained 2 iterations (batch 2) on 4 generated LVIS images
-    with masks, a frozen prompt from a file; its runner and records."""
-    tmp = tmp_path_factory.mktemp('cascade')
+def lvis_with_masks(tmp):
+    """4 generated LVIS images with rectangle masks under ``tmp/lvis``
+    (rare boxes removed) and a random prompt file: (root, norare json,
+    prompt)."""
     root = tmp / 'lvis'
     root.mkdir()
     cats = lvis_categories()
@@ -124,13 +123,27 @@ def trained(tmp_path_factory, clip_weights):
     prompt = str(tmp / 'prompt.pth')
     save_prompt(prompt, 0.5 * torch.randn(
         4, 32, generator=torch.Generator().manual_seed(1)), epoch=1)
-    cfg = Config.fromfile(osp.join(CONFIGS, CONFIG))
-    shrink_cascade(cfg, clip_weights, prompt, tmp / 'work')
+    return root, norare, prompt
+
+
+def use_lvis_data(cfg, root, norare):
+    """Point a shrunk cascade config at :func:`lvis_with_masks`' data."""
     for head in cfg.model.roi_head.bbox_head:
         head.loss_cls.cat_freq_path = norare
     set_data(cfg.train_dataloader, root, norare)
     set_data(cfg.test_dataloader, root, norare)
     cfg.test_evaluator.ann_file = norare
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, clip_weights):
+    """The config trained 2 iterations (batch 2) on 4 generated LVIS images
+    with masks, a frozen prompt from a file; its runner and records."""
+    tmp = tmp_path_factory.mktemp('cascade')
+    root, norare, prompt = lvis_with_masks(tmp)
+    cfg = Config.fromfile(osp.join(CONFIGS, CONFIG))
+    shrink_cascade(cfg, clip_weights, prompt, tmp / 'work')
+    use_lvis_data(cfg, root, norare)
     runner = Runner.from_cfg(cfg)
     log = LossLog()
     runner.register_hook(log)

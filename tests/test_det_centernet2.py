@@ -10,12 +10,9 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import pomp_mm.det  # noqa: F401
-from pomp_mm.core.checkpoint import save_prompt
-from pomp_mm.det import remove_rare
-from test_det_cascade import (STAGES, LossLog, add_rectangle_masks,
-                              shrink_cascade)
-from test_det_configs import (CONFIGS, coco_json, lvis_categories,
-                              make_images, set_data)
+from test_det_cascade import (STAGES, LossLog, lvis_with_masks,
+                              shrink_cascade, use_lvis_data)
+from test_det_configs import CONFIGS
 
 CONFIG = 'ov-lvis_pomp_centernet2_r50_fpn_4x.py'
 
@@ -40,19 +37,7 @@ def test_config_builds_centernet_proposals_on_p3_p7():
 def trained(tmp_path_factory, clip_weights):
     """2 iterations (batch 2) on 4 generated LVIS images with masks."""
     tmp = tmp_path_factory.mktemp('centernet2')
-    root = tmp / 'lvis'
-    root.mkdir()
-    cats = lvis_categories()
-    ids = [c['id'] for c in cats if c['image_count'] > 0][:6]
-    full = coco_json(root / 'lvis_v1_train.json', make_images(root, 4), cats,
-                     ids, lvis=True)
-    add_rectangle_masks(full)
-    norare = str(root / 'lvis_v1_train_norare.json')
-    assert remove_rare(full, norare) > 0
-    (root / 'train2017').symlink_to(root, target_is_directory=True)
-    prompt = str(tmp / 'prompt.pth')
-    save_prompt(prompt, 0.5 * torch.randn(
-        4, 32, generator=torch.Generator().manual_seed(1)), epoch=1)
+    root, norare, prompt = lvis_with_masks(tmp)
     cfg = Config.fromfile(osp.join(CONFIGS, CONFIG))
     shrink_cascade(cfg, clip_weights, prompt, tmp / 'work')
     m = cfg.model
@@ -62,11 +47,7 @@ def trained(tmp_path_factory, clip_weights):
     m.rpn_head.update(stacked_convs=1,
                       norm_cfg=dict(type='GN', num_groups=4,
                                     requires_grad=True))
-    for head in m.roi_head.bbox_head:
-        head.loss_cls.cat_freq_path = norare
-    set_data(cfg.train_dataloader, root, norare)
-    set_data(cfg.test_dataloader, root, norare)
-    cfg.test_evaluator.ann_file = norare
+    use_lvis_data(cfg, root, norare)
     runner = Runner.from_cfg(cfg)
     log = LossLog()
     runner.register_hook(log)

@@ -438,17 +438,25 @@ def test_seeds_must_be_distinct(fake_miniworld, capsys):
     assert _FakeRunner.trained == []
 
 
+def _two_seeds_beside_faster(tool, argv, work, model, prefix):
+    """``--det-models faster MODEL`` for seeds 0 and 1: the Faster R-CNN
+    and MODEL trained once per prompt and seed (work dirs ``det_*`` and
+    ``PREFIX*``); the results."""
+    res = tool.main(argv + ['--no-seg', '--det-models', 'faster', model,
+                            '--seeds', '0', '1'])
+    dirs = [f'{p}{m}' for p in ('det_', prefix)
+            for m in ('hand', 'coop', 'pomp')]
+    assert sorted(d for d in _FakeRunner.trained if '/det' in d) == sorted(
+        osp.join(str(work), f'seed{s}', d) for s in (0, 1) for d in dirs)
+    return res
+
+
 def test_cascade_rows_per_seed_beside_the_faster_rows(fake_miniworld):
     """--det-models faster cascade: one cascade detector per prompt and
     seed (configs/miniworld/det_ov_cascade.py), its box and mask AP50s in
     their own row, table, gains and plot; the Faster rows as before."""
     tool, argv, work = fake_miniworld
-    argv = argv + ['--no-seg', '--det-models', 'faster', 'cascade']
-    res = tool.main(argv + ['--seeds', '0', '1'])
-    dirs = [f'{p}{m}' for p in ('det_', 'detc_')
-            for m in ('hand', 'coop', 'pomp')]
-    assert sorted(d for d in _FakeRunner.trained if '/det' in d) == sorted(
-        osp.join(str(work), f'seed{s}', d) for s in (0, 1) for d in dirs)
+    res = _two_seeds_beside_faster(tool, argv, work, 'cascade', 'detc_')
     for seed in (0, 1):
         want = _expected(seed)
         vals = {m: v[0] * 2 - seed for m, v in want['detection'].items()}
@@ -480,12 +488,9 @@ def test_image_label_rows_per_seed_beside_the_faster_rows(fake_miniworld,
         (labelled / f'{name}.json').write_text(f'["{name}"]')
     monkeypatch.setattr(tool, 'image_labels',
                         lambda args, root: str(labelled))
+    res = _two_seeds_beside_faster(tool, argv, work, 'image-labels',
+                                   'deti_')
     argv = argv + ['--no-seg', '--det-models', 'faster', 'image-labels']
-    res = tool.main(argv + ['--seeds', '0', '1'])
-    dirs = [f'{p}{m}' for p in ('det_', 'deti_')
-            for m in ('hand', 'coop', 'pomp')]
-    assert sorted(d for d in _FakeRunner.trained if '/det' in d) == sorted(
-        osp.join(str(work), f'seed{s}', d) for s in (0, 1) for d in dirs)
     for seed in (0, 1):
         want = _expected(seed)
         vals = {m: v[0] * 2 - seed for m, v in want['detection'].items()}

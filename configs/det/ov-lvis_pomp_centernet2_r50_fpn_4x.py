@@ -11,6 +11,11 @@
 # What differs from Detic is in docs/detection.md.
 _base_ = './ov-lvis_pomp_cascade-mask-rcnn_r50_fpn_4x.py'
 
+# Detic's CenterNet2 proposals: score > 1e-4, NMS at IoU 0.9
+proposals = dict(
+    score_thr=0.0001, nms=dict(type='nms', iou_threshold=0.9),
+    min_bbox_size=0)
+
 model = dict(
     # C3-C5 into P3-P7 (Detic: FPN on res3-res5 plus two extra levels)
     backbone=dict(out_indices=(1, 2, 3)),
@@ -48,19 +53,8 @@ model = dict(
                                 finest_scale=112),
         mask_roi_extractor=dict(featmap_strides=[8, 16, 32],
                                 finest_scale=112)),
-    # Detic's CenterNet2 proposals: score > 1e-4, NMS 0.9; 4000 -> 2000 in
-    # training, 1000 -> 256 at test
+    # Detic's CenterNet2 proposals: 4000 -> 2000 per image in training,
+    # 1000 -> 256 at test
     train_cfg=dict(
-        rpn_proposal=dict(
-            nms_pre=4000,
-            max_per_img=2000,
-            score_thr=0.0001,
-            nms=dict(type='nms', iou_threshold=0.9),
-            min_bbox_size=0)),
-    test_cfg=dict(
-        rpn=dict(
-            nms_pre=1000,
-            max_per_img=256,
-            score_thr=0.0001,
-            nms=dict(type='nms', iou_threshold=0.9),
-            min_bbox_size=0)))
+        rpn_proposal=dict(proposals, nms_pre=4000, max_per_img=2000)),
+    test_cfg=dict(rpn=dict(proposals, nms_pre=1000, max_per_img=256)))

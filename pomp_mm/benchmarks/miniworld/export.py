@@ -29,6 +29,7 @@ Usage::
         --target mixed200 --split test:300
 """
 import argparse
+import contextlib
 import json
 import os
 import os.path as osp
@@ -104,6 +105,33 @@ def scene_annotations(scene, inst: np.ndarray, labels: Dict[int, int],
     return sem, boxes
 
 
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ValueError(f'unknown mini-world target {target!r}; expected '
+                         f'one of {sorted(TARGETS)}')
+
+
+@contextlib.contextmanager
+def _written_whole(root: str, overwrite: bool):
+    """Yield a temporary folder beside ``root`` to write into; when the
+    block ends without an error it replaces ``root``, else it is removed
+    (an interrupted export leaves nothing half-written)."""
+    if osp.exists(root) and not overwrite:
+        raise FileExistsError(f'{root} exists; pass overwrite=True (or '
+                              '--overwrite) to replace it')
+    parent = osp.dirname(osp.abspath(root))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.export-', dir=parent)
+    try:
+        yield tmp
+        if osp.exists(root):
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def export_scenes(root: str,
                   target: str = 'mixed200',
                   splits: Sequence[Tuple[str, int]] = (('test', 300), ),
@@ -138,12 +166,7 @@ def export_scenes(root: str,
     Returns:
         str: ``root``.
     """
-    if target not in TARGETS:
-        raise ValueError(f'unknown mini-world target {target!r}; expected '
-                         f'one of {sorted(TARGETS)}')
-    if osp.exists(root) and not overwrite:
-        raise FileExistsError(f'{root} exists; pass overwrite=True (or '
-                              '--overwrite) to replace it')
+    _check_target(target)
     lo, hi = objects
     if not 1 <= lo <= hi:
         raise ValueError(f'objects={objects!r}: expected 1 <= fewest <= most')
@@ -151,10 +174,7 @@ def export_scenes(root: str,
     ids = vocab.pop('ids')
     labels = {cid: i for i, cid in enumerate(ids)}
     domain = domain or TARGETS[target].domain
-    parent = osp.dirname(osp.abspath(root))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.export-', dir=parent)
-    try:
+    with _written_whole(root, overwrite) as tmp:
         with open(osp.join(tmp, 'classes.json'), 'w') as f:
             json.dump(dict(vocab, target=target, domain=domain, size=size,
                            seed=seed, format=EXPORT_FORMAT), f, indent=1)
@@ -162,12 +182,6 @@ def export_scenes(root: str,
             _export_split(tmp, split, num, ids, labels, vocab['classes'],
                           size, (lo, hi), domain,
                           [seed, zlib.crc32(split.encode())])
-        if osp.exists(root):
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root
 
 
@@ -249,14 +263,9 @@ def export_image_labels(root: str,
         str: ``root``.
     """
     from pomp_mm.det.datasets import write_cat_info
-    if target not in TARGETS:
-        raise ValueError(f'unknown mini-world target {target!r}; expected '
-                         f'one of {sorted(TARGETS)}')
+    _check_target(target)
     if per_class < 1:
         raise ValueError(f'per_class={per_class}: expected >= 1')
-    if osp.exists(root) and not overwrite:
-        raise FileExistsError(f'{root} exists; pass overwrite=True to '
-                              'replace it')
     vocab = target_vocabulary(target, world_seed)
     ids = vocab.pop('ids')
     domain = TARGETS[target].domain
@@ -265,10 +274,7 @@ def export_image_labels(root: str,
         if scene_meta['classes'] != vocab['classes']:
             raise ValueError(f'{scene_root}: its classes are not those of '
                              f'{target} (world seed {world_seed})')
-    parent = osp.dirname(osp.abspath(root))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.export-', dir=parent)
-    try:
+    with _written_whole(root, overwrite) as tmp:
         os.makedirs(osp.join(tmp, 'images'))
         rng = np.random.default_rng([seed, zlib.crc32(b'image_labels')])
         images = []
@@ -294,12 +300,6 @@ def export_image_labels(root: str,
             write_cat_info(osp.join(scene_root, 'instances_train.json'),
                            osp.join(tmp, 'cat_info_seen.json'),
                            classes=vocab['seen'])
-        if osp.exists(root):
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root
 
 
