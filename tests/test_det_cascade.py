@@ -7,6 +7,7 @@ box) are generated; mmdet's real ``LVISV1Dataset`` reads them and its
 with 8 base channels, 96 px, the tiny random CLIP) and trained for two
 iterations, once per module.
 """
+import itertools
 import json
 import os.path as osp
 
@@ -397,9 +398,20 @@ def test_max_size_config_trains_every_stage_on_image_labels(
     runner = Runner.from_cfg(cfg)
     log = LossLog()
     runner.register_hook(log)
-    batch = next(iter(runner.build_dataloader(cfg.train_dataloader)))
+    loader = runner.build_dataloader(cfg.train_dataloader)
+    batch = next(iter(loader))
     kinds = ['image_labels' in s.metainfo for s in batch['data_samples']]
     assert kinds.count(True) == 4 and kinds.count(False) == 1
+    # an epoch is one pass over the box images (1 per batch here) and it
+    # ends: mmdet's MultiSourceSampler never ends one, so the config's
+    # EpochBasedTrainLoop would have run its first epoch for ever
+    assert len(loader) == len(loader.dataset.datasets[0])
+    assert sum(1 for _ in itertools.islice(loader, len(loader) + 1)) == len(
+        loader)
+    own = Config.fromfile(osp.join(CONFIGS,
+                                   CONFIG.replace('.py', '_max-size.py')))
+    assert own.train_cfg.max_epochs == 12
+    assert own.param_scheduler[-1].end == own.param_scheduler[-1].T_max == 12
     runner.train()
     (losses, ) = log.losses
     want = {f's{k}.{name}' for k in range(STAGES)

@@ -5,6 +5,7 @@ the detector is shrunk to a ResNet-18 with 8 base channels, 96 px inputs and
 the tiny random CLIP, so everything runs on CPU in seconds.
 """
 import importlib.util
+import itertools
 import json
 import os.path as osp
 
@@ -318,6 +319,10 @@ def test_max_size_image_labels(lvis_data, coco_data, clip_weights,
     batch = next(iter(loader))
     kinds = ['image_labels' in s.metainfo for s in batch['data_samples']]
     assert kinds.count(True) == 4 and kinds.count(False) == 1
+    # one pass over the box images per epoch, and the epoch ends
+    assert len(loader) == len(loader.dataset.datasets[0])
+    assert sum(1 for _ in itertools.islice(loader, len(loader) + 1)) == len(
+        loader)
     model = runner.model
     model.set_vocabulary(resolve_vocabulary('lvis_v1'), 'train')
     data = model.data_preprocessor(batch, True)

@@ -17,13 +17,17 @@ model = dict(
         for head in _base_.model.roi_head.bbox_head
     ]))
 # Detic alternates whole batches per GPU (8 box images at 640 px or 32
-# image-labelled ones at 320 px, 1:4); mmdet's MultiSourceSampler mixes the
-# two sets 1:4 in every batch: 2 + 8 per GPU, the batch padded to 640 px.
+# image-labelled ones at 320 px, 1:4); here every batch mixes the two sets
+# 1:4: 2 + 8 per GPU, the batch padded to 640 px. An epoch is one pass over
+# the LVIS boxes at 2 per GPU (MultiSourceEpochSampler; mmdet's
+# MultiSourceSampler never ends an epoch), so 12 epochs make as many
+# iterations as the box-only config's 48 at 8 per GPU: Detic's "ft4x", a
+# second 4x schedule.
 train_dataloader = dict(
     batch_size=10,
     sampler=dict(
         _delete_=True,
-        type='MultiSourceSampler',
+        type='MultiSourceEpochSampler',
         batch_size=10,
         source_ratio=[1, 4]),
     batch_sampler=None,
@@ -41,3 +45,9 @@ train_dataloader = dict(
                 ])
         ]))
 auto_scale_lr = dict(enable=False, base_batch_size=80)
+max_epochs = 12
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+param_scheduler = [
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], end=max_epochs, T_max=max_epochs)
+]
