@@ -219,10 +219,11 @@ def test_outside_spread_rule():
 
 
 class _FakeRunner:
-    """Stands in for MMEngine's Runner in tools/miniworld.py: ``train``
-    writes what the real trainings write (prompt, checkpoint) and records
-    its work dir; ``test`` returns a number made from the loaded prompt
-    file, so every cell is known in closed form (:func:`_expected`)."""
+    """Stands in for the Runner of build_runner in tools/miniworld.py:
+    ``train`` writes what the real trainings write (prompt, checkpoint) and
+    records its work dir; ``test`` returns a number made from the loaded
+    prompt file, so every cell is known in closed form (:func:`_expected`).
+    """
     trained, tested = [], []
 
     def __init__(self, cfg):
@@ -327,7 +328,7 @@ def fake_miniworld(tmp_path, monkeypatch):
 
     from mmengine.config import Config
     tool = mw_driver
-    monkeypatch.setattr(tool, 'Runner', _FakeRunner)
+    monkeypatch.setattr(tool, 'build_runner', _FakeRunner.from_cfg)
     parsed = {}
 
     class ParsedOnce(Config):

@@ -37,11 +37,11 @@ from typing import Dict, List, Optional
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import pomp_mm  # noqa: F401
 import pomp_mm.cls  # noqa: F401  (the model, the cache loop and hook)
 from pomp_mm.cls.feature_cache import build_feature_cache
+from pomp_mm.core.utils import build_runner
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SOURCE = osp.join(ROOT, 'configs', 'miniworld', 'pomp_source.py')
@@ -76,7 +76,7 @@ def sweep_config(n_ctx: int, log_base, work_dir: str, clip: Optional[str],
 
 def _run(cfg: Config) -> tuple:
     start = time.perf_counter()
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     seconds = time.perf_counter() - start
     return seconds, runner.model.prompt_learner.ctx.detach().clone()

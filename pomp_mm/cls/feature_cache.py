@@ -66,7 +66,7 @@ from torch.utils.data import DataLoader, Dataset
 from pomp_mm.core.checkpoint import CheckpointMismatchError, atomic_write_text
 from pomp_mm.core.clip import weights_fingerprint
 from pomp_mm.core.hooks import dataset_fingerprint
-from pomp_mm.core.utils import unwrap_model
+from pomp_mm.core.utils import build_runner, unwrap_model
 
 #: Version tag of the cache layout.
 FORMAT = 'pomp_mm.image_feature_cache/1'
@@ -338,7 +338,6 @@ def build_feature_cache(cfg, epochs: int, out: str, dtype: str = 'fp16'
     Raises:
         ValueError / FeatureCacheMismatch: One line, before any work.
     """
-    from mmengine.runner import Runner
     if dtype not in DTYPES:
         raise ValueError(f'--dtype {dtype!r}: expected one of '
                          f'{sorted(DTYPES)}')
@@ -359,7 +358,7 @@ def build_feature_cache(cfg, epochs: int, out: str, dtype: str = 'fp16'
                            suffix='.tmp', dir=parent)
     try:
         start = time.time()
-        runner = Runner.from_cfg(_build_config(cfg, int(epochs), tmp, dtype))
+        runner = build_runner(_build_config(cfg, int(epochs), tmp, dtype))
         runner.train()
         loop = runner.train_loop
         model = unwrap_model(runner.model)

@@ -1,5 +1,8 @@
 """Small model helpers shared by the core, the tasks and the hooks."""
+import copy
+import itertools
 import math
+import os
 
 import torch
 from torch import nn
@@ -13,6 +16,37 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     """
     from mmengine.model import is_model_wrapper
     return model.module if is_model_wrapper(model) else model
+
+
+_RUNNERS_BUILT = itertools.count(1)
+
+
+def build_runner(cfg):
+    """``Runner.from_cfg(cfg)`` (``RUNNERS.build`` for a ``runner_type``),
+    with a logger, message hub and visualizer of its own.
+
+    MMEngine names those three per-process singletons
+    ``<config stem>_<timestamp to the second>`` and hands back the existing
+    instance for a name it has seen. A second runner built in the same
+    second by the same process (a feature-cache build after another, the
+    mini-world driver's back-to-back tests, a sweep) therefore logs into the
+    first runner's log file and writes its config into the first's
+    ``vis_data`` folder, which may be gone by then (``FileNotFoundError``),
+    and shares its message hub. The first runner of a process keeps the
+    stock name; every later one gets ``_<n>`` after its experiment name.
+    The caller's config is not changed.
+    """
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    n = next(_RUNNERS_BUILT)
+    if n > 1:
+        stem = cfg.get('experiment_name') or (
+            os.path.splitext(os.path.basename(cfg.filename))[0]
+            if cfg.filename else 'run')
+        cfg = copy.copy(cfg)  # a new top-level dict; nested ones shared
+        cfg.experiment_name = f'{stem}_{n}'
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+        else RUNNERS.build(cfg)
 
 
 def check_finite_ctx(ctx: torch.Tensor, what: str,

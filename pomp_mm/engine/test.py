@@ -25,14 +25,12 @@ import json
 import os.path as osp
 import sys
 
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import pomp_mm  # noqa: F401
 from pomp_mm.core.checkpoint import CheckpointMismatchError, atomic_write_text
 from pomp_mm.compat.mmengine import is_mmdet_detector
 from pomp_mm.core.prompt import load_prompt
-from pomp_mm.core.utils import unwrap_model
+from pomp_mm.core.utils import build_runner, unwrap_model
 from pomp_mm.utils.cli import (CliError, add_common_args,
                                check_checkpoint_file, check_output_file,
                                finish_distributed, init_cpu_distributed,
@@ -142,8 +140,7 @@ def main(argv=None):
         cfg.test_cfg.fp16 = True
     init_cpu_distributed(cfg)
     try:
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
+        runner = build_runner(cfg)
     except run_errors() as e:  # e.g. a CLIP without weights: one line
         sys.exit(f'test.py: error: {str(e).splitlines()[0]}')
     model = unwrap_model(runner.model)

@@ -16,11 +16,11 @@ import argparse
 import os
 import sys
 
-from mmengine.registry import HOOKS, RUNNERS
-from mmengine.runner import Runner
+from mmengine.registry import HOOKS
 
 import pomp_mm  # noqa: F401  (torchvision CPU repair, mmengine loading fix)
 from pomp_mm.core import SafeCheckpointHook
+from pomp_mm.core.utils import build_runner
 from pomp_mm.core.checkpoint_hook import (
     ResumeError,
     check_fits_model,
@@ -130,8 +130,7 @@ def main(argv=None):
         sys.exit(f'train.py: error: {flag}{e}')
     init_cpu_distributed(cfg)
     try:
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
+        runner = build_runner(cfg)
         for note in notes:
             runner.logger.info(f'train.py: {note}')
         if cfg.resume and cfg.load_from:

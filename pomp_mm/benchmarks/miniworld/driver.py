@@ -54,7 +54,6 @@ import time
 from typing import Dict, List, Optional
 
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import pomp_mm  # noqa: F401
 import pomp_mm.core  # noqa: F401
@@ -72,7 +71,7 @@ from pomp_mm.benchmarks.runner import (cached_result, clear_stamp,
                                        write_stamp)
 from pomp_mm.core.checkpoint import atomic_write_text, read_json
 from pomp_mm.core.prompt import load_prompt
-from pomp_mm.core.utils import harmonic_mean
+from pomp_mm.core.utils import build_runner, harmonic_mean
 from pomp_mm.benchmarks.miniworld import TARGETS
 from pomp_mm.benchmarks.miniworld.export import (EXPORT_FORMAT,
                                                  export_image_labels,
@@ -114,7 +113,7 @@ def _train(name: str, work_dir: str, options: dict, clip: str) -> str:
               f'{work_dir} (log: {work_dir}/<timestamp>/<timestamp>.log)',
               flush=True)
         start = time.time()
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
         runner.train()
         if not osp.isfile(prompt):
             raise RuntimeError(f'training {name} finished without writing '
@@ -154,7 +153,7 @@ def _test(args, options: dict, clip: str, prompt: str = None) -> float:
     key = stage_key(cfg.pretty_text, {'clip': clip, 'prompt': prompt})
 
     def test():
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
         if prompt is not None:
             load_prompt(runner.model, prompt)
         return float(runner.test()['accuracy/top1'])
@@ -200,7 +199,7 @@ def segment(args, prompts: Dict[str, str], clip: str, seed: int
 def _segment(cfg: Config, prompt: Optional[str]) -> List[float]:
     """mIoU-seen, mIoU-unseen and hIoU (%) of one prompt (None: the hand
     template)."""
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     h, w = runner.model.clip.image_size  # windows at CLIP's size
     runner.model.test_cfg.crop_size = (h, w)
     runner.model.test_cfg.stride = (h // 2, w // 2)
@@ -376,14 +375,14 @@ def _train_and_test_detector(cfg: Config, key: str, ckpt: str, method: str,
     if osp.isfile(ckpt) and stamp_matches(work, key):
         print(f'[miniworld] reusing {ckpt}', flush=True)
         cfg.load_from = ckpt
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
     else:
         clear_stamp(work)
         _allow_overwrite(cfg)
         print(f'[miniworld] training a detector with the {method} '
               f'prompt (seed {seed}) -> {work}', flush=True)
         start = time.time()
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
         runner.train()
         print(f'[miniworld] detector ({method}, seed {seed}) trained in '
               f'{time.time() - start:.0f} s', flush=True)
