@@ -142,13 +142,16 @@ def test_transfer_table_end_to_end(tmp_path):
             '--clip-batch', '8', '--source-classes', '40', '--quick',
             '--targets', 'stars_hearts', '--test-images', '1',
             '--seg-target', 'stars_hearts', '--seg-images', '2',
-            '--det-models', 'faster', 'cascade', 'image-labels']
+            '--det-models', 'faster', 'cascade', 'centernet2',
+            'image-labels']
     results = tool.main(argv)
     seg = results.pop(tool.SEG_KEY)
     det = results.pop(tool.DET_KEY)
     cascade = results.pop(tool.CASCADE_KEY)
+    centernet2 = results.pop(tool.CENTERNET2_KEY)
     labelled = results.pop(tool.IMAGE_LABEL_KEY)
-    assert set(det) == set(cascade) == set(labelled) == set(tool.METHODS)
+    assert set(det) == set(cascade) == set(centernet2) == set(labelled) == \
+        set(tool.METHODS)
     assert all(len(row) == 2 and all(0 <= ap <= 100 for ap in row)
                for row in labelled.values())
     # the image-labelled set of the quick run: 1 image per class, beside
@@ -160,7 +163,7 @@ def test_transfer_table_end_to_end(tmp_path):
     assert all(len(row) == 2 for row in det.values())
     # box and mask AP50, base and novel, from the real mask-trained cascade
     assert all(len(row) == 4 and all(0 <= ap <= 100 for ap in row)
-               for row in cascade.values())
+               for rows in (cascade, centernet2) for row in rows.values())
     assert set(seg) == set(tool.METHODS)
     for seen, unseen, h in seg.values():
         assert 0 <= seen <= 100 and 0 <= unseen <= 100
@@ -172,7 +175,7 @@ def test_transfer_table_end_to_end(tmp_path):
         assert h == pytest.approx(harmonic_mean(seen, unseen))
     assert json.loads((work / 'results.json').read_text()) == dict(
         results, segmentation=seg, detection=det, detection_cascade=cascade,
-        detection_image_labels=labelled)
+        detection_centernet2=centernet2, detection_image_labels=labelled)
     assert (work / 'results.png').stat().st_size > 1000
     assert 'POMP (source)' in (work / 'results.md').read_text()
     # the same seed reproduces the table to the printed digits
@@ -180,6 +183,7 @@ def test_transfer_table_end_to_end(tmp_path):
     assert again.pop(tool.SEG_KEY) == seg
     assert again.pop(tool.DET_KEY) == det
     assert again.pop(tool.CASCADE_KEY) == cascade
+    assert again.pop(tool.CENTERNET2_KEY) == centernet2
     assert again.pop(tool.IMAGE_LABEL_KEY) == labelled
     assert report.miniworld_table(again) == report.miniworld_table(results)
 
@@ -452,25 +456,31 @@ def _two_seeds_beside_faster(tool, argv, work, model, prefix):
     return res
 
 
-def test_cascade_rows_per_seed_beside_the_faster_rows(fake_miniworld):
-    """--det-models faster cascade: one cascade detector per prompt and
-    seed (configs/miniworld/det_ov_cascade.py), its box and mask AP50s in
-    their own row, table, gains and plot; the Faster rows as before."""
+@pytest.mark.parametrize('model,prefix,key,heading', [
+    ('cascade', 'detc_', 'detection_cascade', 'Detection, cascade + masks'),
+    ('centernet2', 'detcn_', 'detection_centernet2',
+     'Detection, CenterNet2 (cascade + masks)')])
+def test_cascade_rows_per_seed_beside_the_faster_rows(fake_miniworld, model,
+                                                      prefix, key, heading):
+    """--det-models faster cascade (or centernet2): one cascade detector per
+    prompt and seed (configs/miniworld/det_ov_cascade.py, or
+    det_ov_centernet2.py with CenterNet proposals), its box and mask AP50s
+    in their own row, table, gains and plot; the Faster rows as before."""
     tool, argv, work = fake_miniworld
-    res = _two_seeds_beside_faster(tool, argv, work, 'cascade', 'detc_')
+    res = _two_seeds_beside_faster(tool, argv, work, model, prefix)
     for seed in (0, 1):
         want = _expected(seed)
         vals = {m: v[0] * 2 - seed for m, v in want['detection'].items()}
         cascade = {m: [(v + seed) / 4, (v - seed) / 5, (v + 2 * seed) / 6,
                        (v - 2 * seed) / 7] for m, v in vals.items()}
         got = res['per_seed'][str(seed)]
-        _assert_close({k: got[k] for k in ('detection', 'detection_cascade')},
-                      {'detection': want['detection'],
-                       'detection_cascade': cascade})
+        _assert_close({k: got[k] for k in ('detection', key)},
+                      {'detection': want['detection'], key: cascade})
     text = (work / 'results.md').read_text()
+    assert f'{heading} (stars_hearts scenes):' in text
     assert '| method | box AP50 base | box AP50 novel | mask AP50 base | ' \
         'mask AP50 novel |' in text
-    assert '| detection_cascade mask AP50 novel |' in text
+    assert f'| {key} mask AP50 novel |' in text
     assert (work / 'results.png').stat().st_size > 1000
 
 

@@ -7,8 +7,9 @@
 - the transfer zoo's tables and accuracy-vs-shots plot
   (:func:`check_zoo_results`, :func:`zoo_tables`, :func:`write_shots_plot`);
 - the mini-world benchmark's tables and bar plot (:func:`miniworld_table`,
-  :func:`seg_table`, :func:`det_table`, :func:`gains_table`,
-  :func:`miniworld_plot`), ``mean ± std`` cells for several seeds.
+  :func:`seg_table`, :func:`detection_tables`, :func:`gains_table`,
+  :func:`miniworld_plot`), ``mean ± std`` cells for several seeds; each
+  detector's row is one entry of :data:`DETECTION_ROWS`.
 
 Every harmonic mean (CoCoOp's H, ZSSeg's hIoU) is
 :func:`pomp_mm.core.utils.harmonic_mean`.
@@ -454,10 +455,12 @@ def _zoo_values(node, where: str):
 MINIWORLD_METHODS = ('hand template', 'CoOp (target seen, 8 shots)',
                      'POMP (source)')
 #: Result keys of the segmentation and detection rows (Faster R-CNN, the
-#: 3-stage cascade with masks, and the Faster R-CNN with image labels).
+#: 3-stage cascade with masks, the cascade on CenterNet2's proposals, and
+#: the Faster R-CNN with image labels).
 SEG_KEY = 'segmentation'
 DET_KEY = 'detection'
 CASCADE_KEY = 'detection_cascade'
+CENTERNET2_KEY = 'detection_centernet2'
 IMAGE_LABEL_KEY = 'detection_image_labels'
 
 
@@ -478,25 +481,59 @@ SEG_COLUMNS = ['mIoU seen', 'mIoU unseen', 'hIoU']
 DET_COLUMNS = ['AP50 base (seen)', 'AP50 novel (unseen)']
 CASCADE_COLUMNS = ['box AP50 base', 'box AP50 novel', 'mask AP50 base',
                    'mask AP50 novel']
+_BOX_TICKS = ['base', 'novel']
+_MASK_TICKS = ['box\nbase', 'box\nnovel', 'mask\nbase', 'mask\nnovel']
+#: The detection rows, in report order: result key -> table columns, the
+#: table's heading in results.md, what the printed heading says of the
+#: detector, and the plot panel's title and ticks.
+DETECTION_ROWS = {
+    DET_KEY: dict(
+        columns=DET_COLUMNS, heading='Detection',
+        says='Faster R-CNN trained on the seen-class boxes with each prompt '
+        'as its classifier; all classes at test',
+        panel='detection', ticks=_BOX_TICKS),
+    CASCADE_KEY: dict(
+        columns=CASCADE_COLUMNS, heading='Detection, cascade + masks',
+        says='3-stage cascade with a class-agnostic mask head, each prompt '
+        'as the classifier of every stage; all classes at test',
+        panel='cascade + masks', ticks=_MASK_TICKS),
+    CENTERNET2_KEY: dict(
+        columns=CASCADE_COLUMNS,
+        heading='Detection, CenterNet2 (cascade + masks)',
+        says="the same cascade on a class-agnostic CenterNet head's "
+        "proposals, CenterNet2's probabilistic test score; all classes at "
+        'test', panel='CenterNet2 + masks', ticks=_MASK_TICKS),
+    IMAGE_LABEL_KEY: dict(
+        columns=DET_COLUMNS, heading='Detection + image labels',
+        says='the Faster R-CNN trained on the seen-class boxes plus '
+        'single-object images of all classes with their class only, '
+        "Detic's max-size loss", panel='+ image labels',
+        ticks=_BOX_TICKS),
+}
 #: the columns of each non-classification row of the results
-ROW_COLUMNS = {SEG_KEY: SEG_COLUMNS, DET_KEY: DET_COLUMNS,
-               CASCADE_KEY: CASCADE_COLUMNS, IMAGE_LABEL_KEY: DET_COLUMNS}
+ROW_COLUMNS = dict({SEG_KEY: SEG_COLUMNS},
+                   **{k: row['columns'] for k, row in DETECTION_ROWS.items()})
 
 
 def seg_table(rows: Dict[str, List[float]], std=None) -> str:
     return rows_table(rows, SEG_COLUMNS, std)
 
 
-def det_table(rows: Dict[str, List[float]], std=None) -> str:
-    return rows_table(rows, DET_COLUMNS, std)
-
-
-def cascade_table(rows: Dict[str, List[float]], std=None) -> str:
-    return rows_table(rows, CASCADE_COLUMNS, std)
-
-
-def image_label_table(rows: Dict[str, List[float]], std=None) -> str:
-    return rows_table(rows, DET_COLUMNS, std)
+def detection_tables(rows: Dict[str, Dict[str, List[float]]], std=None,
+                     scenes_of: str = 'mixed200') -> List[tuple]:
+    """The tables of the detection rows present in ``rows`` (result key ->
+    method -> values), in :data:`DETECTION_ROWS` order, as ``(heading for
+    results.md, heading to print, table)``."""
+    tables = []
+    for key, row in DETECTION_ROWS.items():
+        if rows.get(key) is None:
+            continue
+        table = rows_table(rows[key], row['columns'],
+                           None if std is None else std[key])
+        tables.append((f"{row['heading']} ({scenes_of} scenes)",
+                       f"Open-vocabulary detection on {scenes_of} scenes "
+                       f"({row['says']}), %", table))
+    return tables
 
 
 def miniworld_table(results: Dict[str, Dict[str, List[float]]],
@@ -539,13 +576,12 @@ def gains_table(mean: dict, std: dict) -> str:
 
 
 def miniworld_plot(results, path: str, seg: Dict[str, List[float]] = None,
-                   det: Dict[str, List[float]] = None,
-                   scenes_of: str = 'mixed200', std: dict = None,
-                   cascade: Dict[str, List[float]] = None,
-                   image_labels: Dict[str, List[float]] = None) -> None:
+                   detection: Dict[str, Dict[str, List[float]]] = None,
+                   scenes_of: str = 'mixed200', std: dict = None) -> None:
     """Bars per method: top-1 on each target's seen and unseen classes,
-    then (when run) segmentation mIoU, detection AP50, the cascade's box
-    and mask AP50 and the AP50 with image labels; with ``std`` (several seeds) the bars are means with ±1
+    then (when run) segmentation mIoU and one panel per detection row of
+    ``detection`` (result key -> method -> AP50s, :data:`DETECTION_ROWS`);
+    with ``std`` (several seeds) the bars are means with ±1
     sample-std error bars."""
     import matplotlib
     matplotlib.use('Agg')
@@ -570,23 +606,15 @@ def miniworld_plot(results, path: str, seg: Dict[str, List[float]] = None,
                        [[err(SEG_KEY, m, i) for i in range(2)]
                         for m in methods],
                        f'segmentation ({scenes_of} scenes)', 'mIoU (%)'))
-    if det is not None:
-        panels.append((['base', 'novel'], [det[m][:2] for m in methods],
-                       [[err(DET_KEY, m, i) for i in range(2)]
+    for key, row in DETECTION_ROWS.items():
+        rows = (detection or {}).get(key)
+        if rows is None:
+            continue
+        n = len(row['ticks'])
+        panels.append((row['ticks'], [rows[m][:n] for m in methods],
+                       [[err(key, m, i) for i in range(n)]
                         for m in methods],
-                       f'detection ({scenes_of} scenes)', 'AP50 (%)'))
-    if cascade is not None:
-        panels.append((['box\nbase', 'box\nnovel', 'mask\nbase',
-                        'mask\nnovel'], [cascade[m][:4] for m in methods],
-                       [[err(CASCADE_KEY, m, i) for i in range(4)]
-                        for m in methods],
-                       f'cascade + masks ({scenes_of})', 'AP50 (%)'))
-    if image_labels is not None:
-        panels.append((['base', 'novel'], [image_labels[m][:2]
-                                           for m in methods],
-                       [[err(IMAGE_LABEL_KEY, m, i) for i in range(2)]
-                        for m in methods],
-                       f'+ image labels ({scenes_of})', 'AP50 (%)'))
+                       f"{row['panel']} ({scenes_of})", 'AP50 (%)'))
     widths = [len(p[0]) + 1 for p in panels]
     fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 2,
                                                       3.6),

@@ -23,7 +23,8 @@
    classes in the test vocabulary (``--no-det`` skips it); with
    ``--det-models faster cascade`` also a 3-stage cascade with a mask head
    per prompt (configs/miniworld/det_ov_cascade.py), box and mask AP50,
-   and with ``--det-models faster image-labels`` the Faster R-CNN again
+   with ``centernet2`` the same cascade on CenterNet2's proposals
+   (configs/miniworld/det_ov_centernet2.py), and with ``--det-models faster image-labels`` the Faster R-CNN again
    with image labels of all classes (Detic's max-size loss,
    configs/miniworld/det_ov_image_labels.py),
 7. prints the tables and writes them (markdown, JSON) with a bar plot.
@@ -59,12 +60,13 @@ import pomp_mm  # noqa: F401
 import pomp_mm.core  # noqa: F401
 from pomp_mm.benchmarks.miniworld.seeds import aggregate, check_seeds
 from pomp_mm.benchmarks.miniworld.tiny_clip import main as train_clip
-from pomp_mm.benchmarks.report import (CASCADE_KEY, DET_KEY,
+from pomp_mm.benchmarks.report import (CASCADE_KEY, CENTERNET2_KEY,
+                                       DET_KEY, DETECTION_ROWS,
                                        IMAGE_LABEL_KEY, SEG_KEY)
 from pomp_mm.benchmarks.report import MINIWORLD_METHODS as METHODS
-from pomp_mm.benchmarks.report import (cascade_table, det_table, gains_table,
-                                       image_label_table, miniworld_plot,
-                                       miniworld_table, seg_table)
+from pomp_mm.benchmarks.report import (detection_tables, gains_table,
+                                       miniworld_plot, miniworld_table,
+                                       seg_table)
 from pomp_mm.benchmarks.runner import (cached_result, clear_stamp,
                                        stage_key, stamp_matches,
                                        store_result, test_once, train_once,
@@ -288,6 +290,17 @@ DETECTORS = {
         metrics=['coco/bbox_base_ap50', 'coco/bbox_novel_ap50',
                  'coco/segm_base_ap50', 'coco/segm_novel_ap50'],
         key=CASCADE_KEY, title='3-stage cascade + masks'),
+    'centernet2': dict(
+        config='det_ov_centernet2.py', prefix='detcn_',
+        learner='model.roi_head.bbox_head.0.cls_predictor_cfg.'
+        'prompt_learner.',
+        num_classes=[f'model.roi_head.bbox_head.{k}.num_classes'
+                     for k in range(3)] + ['model.roi_head.mask_head.'
+                                           'num_classes'],
+        train_root='train_dataloader.dataset.data_root', vocabulary='seen',
+        metrics=['coco/bbox_base_ap50', 'coco/bbox_novel_ap50',
+                 'coco/segm_base_ap50', 'coco/segm_novel_ap50'],
+        key=CENTERNET2_KEY, title='CenterNet2 (cascade + masks)'),
     'image-labels': dict(
         config='det_ov_image_labels.py', prefix='deti_',
         learner='model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner.',
@@ -523,7 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=list(DETECTORS),
                    help="detectors: 'faster' (Faster R-CNN, box AP50), "
                    "'cascade' (3-stage cascade with a mask head, "
-                   'configs/miniworld/det_ov_cascade.py: box and mask AP50) '
+                   'configs/miniworld/det_ov_cascade.py: box and mask AP50), '
+                   "'centernet2' (that cascade on a class-agnostic CenterNet "
+                   'head, configs/miniworld/det_ov_centernet2.py) '
                    "and/or 'image-labels' (the Faster R-CNN plus image "
                    'labels of all classes, Detic\'s max-size loss, '
                    'configs/miniworld/det_ov_image_labels.py)')
@@ -585,9 +600,7 @@ def report(args, results: dict, std: Optional[dict], what: str) -> None:
     """
     results = dict(results)
     seg = results.pop(SEG_KEY, None)
-    det = results.pop(DET_KEY, None)
-    cascade = results.pop(CASCADE_KEY, None)
-    labelled = results.pop(IMAGE_LABEL_KEY, None)
+    detection = {k: results.pop(k) for k in DETECTION_ROWS if k in results}
     text = miniworld_table(results, std)
     print('\nZero-shot top-1 (%) on the mini-world targets '
           f'({what}):\n' + text, flush=True)
@@ -598,40 +611,13 @@ def report(args, results: dict, std: Optional[dict], what: str) -> None:
               + seg_text, flush=True)
         text += (f'\n\nSegmentation ({args.seg_target} scenes):\n\n' +
                  seg_text)
-    if det is not None:
-        det_text = det_table(det, None if std is None else std[DET_KEY])
-        print(f'\nOpen-vocabulary detection on {args.seg_target} scenes '
-              '(Faster R-CNN trained on the seen-class boxes with each '
-              'prompt as its classifier; all classes at test), %:\n'
-              + det_text, flush=True)
-        text += (f'\n\nDetection ({args.seg_target} scenes):\n\n' +
-                 det_text)
-    if cascade is not None:
-        cas_text = cascade_table(cascade,
-                                 None if std is None else std[CASCADE_KEY])
-        print(f'\nOpen-vocabulary detection and instance segmentation on '
-              f'{args.seg_target} scenes (3-stage cascade with a '
-              'class-agnostic mask head, each prompt as the classifier of '
-              'every stage; all classes at test), %:\n' + cas_text,
-              flush=True)
-        text += (f'\n\nDetection, cascade + masks ({args.seg_target} '
-                 'scenes):\n\n' + cas_text)
-    if labelled is not None:
-        il_text = image_label_table(
-            labelled, None if std is None else std[IMAGE_LABEL_KEY])
-        print(f'\nOpen-vocabulary detection on {args.seg_target} scenes '
-              'with image labels (the Faster R-CNN trained on the seen-class '
-              'boxes plus single-object images of all classes with their '
-              "class only, Detic's max-size loss), %:\n" + il_text,
-              flush=True)
-        text += (f'\n\nDetection + image labels ({args.seg_target} '
-                 'scenes):\n\n' + il_text)
+    for heading, says, table in detection_tables(detection, std,
+                                                 args.seg_target):
+        print(f'\n{says}:\n{table}', flush=True)
+        text += f'\n\n{heading}:\n\n{table}'
     if std is not None:
-        gains = gains_table(dict(results, **{
-            k: v for k, v in ((SEG_KEY, seg), (DET_KEY, det),
-                              (CASCADE_KEY, cascade),
-                              (IMAGE_LABEL_KEY, labelled))
-            if v is not None}), std)
+        gains = gains_table(dict(results, **(
+            {SEG_KEY: seg} if seg is not None else {}), **detection), std)
         print('\nPOMP\'s gains; "outside" when the gap of the means exceeds '
               'the sum of the two sample stds (seed spread only; the test '
               'images are the same for every seed):\n' + gains, flush=True)
@@ -639,17 +625,12 @@ def report(args, results: dict, std: Optional[dict], what: str) -> None:
                 'of the means exceeds the sum of the two sample stds):\n\n'
                 + gains)
     miniworld_plot(results, osp.join(args.work_dir, 'results.png'), seg,
-                   det, args.seg_target, std, cascade, labelled)
+                   detection, args.seg_target, std)
     atomic_write_text(osp.join(args.work_dir, 'results.md'), text + '\n')
     if std is None:
         if seg is not None:
             results[SEG_KEY] = seg
-        if det is not None:
-            results[DET_KEY] = det
-        if cascade is not None:
-            results[CASCADE_KEY] = cascade
-        if labelled is not None:
-            results[IMAGE_LABEL_KEY] = labelled
+        results.update(detection)
         atomic_write_text(osp.join(args.work_dir, 'results.json'),
                           json.dumps(results, indent=2) + '\n')
 

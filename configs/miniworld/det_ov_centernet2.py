@@ -1,0 +1,48 @@
+# Open-vocabulary detection and instance segmentation on mini-world scenes
+# with CenterNet2's proposals: the cascade + masks of det_ov_cascade.py (3
+# stages at IoU 0.6/0.7/0.8 that all classify with the prompt's text
+# features, a class-agnostic mask head; same scenes, ResNet-18, 128 px,
+# schedule and logit bias) whose proposals come from a class-agnostic
+# CenterNet head (mmdet's CenterNetUpdateHead, num_classes=1) and whose test
+# score is CenterNet2's probabilistic one (mult_proposal_score), as
+# configs/det/ov-lvis_pomp_centernet2_r50_fpn_4x.py builds it for LVIS.
+# What is scaled to this world: the head's width (64 channels, the scene
+# neck's) and its levels (the scene neck's P2-P6 at strides 4-64 instead of
+# P3-P7 at 8-128, with Detic's size ranges halved with the strides). Run by
+# tools/miniworld.py --det-models centernet2; on its own, after the export
+# of det_ov.py:
+#   python tools/train.py configs/miniworld/det_ov_centernet2.py --cfg-options \
+#       model.roi_head.bbox_head.0.cls_predictor_cfg.prompt_learner.prompt_checkpoint=PROMPT.pth
+_base_ = './det_ov_cascade.py'
+
+# Detic's CenterNet2 proposals: score > 1e-4, NMS at IoU 0.9
+proposals = dict(
+    score_thr=0.0001, nms=dict(type='nms', iou_threshold=0.9),
+    min_bbox_size=0)
+
+model = dict(
+    rpn_head=dict(
+        _delete_=True,  # an anchor-free head: none of RPNHead's arguments
+        type='CenterNetUpdateHead',
+        num_classes=1,
+        in_channels=64,
+        feat_channels=64,
+        stacked_convs=4,
+        strides=[4, 8, 16, 32, 64],
+        # Detic's CENTERNET.SOI at strides 8-128, halved with the strides
+        regress_ranges=((0, 40), (32, 80), (64, 160), (128, 320),
+                        (256, 100000000)),
+        hm_min_radius=4,
+        hm_min_overlap=0.8,
+        more_pos_thresh=0.2,
+        more_pos_topk=9,
+        norm_cfg=dict(type='GN', num_groups=16, requires_grad=True),
+        # Detic: POS_WEIGHT = NEG_WEIGHT = 0.5
+        loss_cls=dict(type='GaussianFocalLoss', pos_weight=0.5,
+                      neg_weight=0.5, loss_weight=1.0),
+        loss_bbox=dict(type='GIoULoss', loss_weight=1.0)),
+    roi_head=dict(mult_proposal_score=True),
+    # det_ov_cascade.py's proposal counts, Detic's thresholds
+    train_cfg=dict(rpn_proposal=dict(proposals, nms_pre=600,
+                                     max_per_img=300)),
+    test_cfg=dict(rpn=dict(proposals, nms_pre=300, max_per_img=100)))
