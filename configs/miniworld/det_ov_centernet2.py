@@ -13,34 +13,21 @@
 # of det_ov.py:
 #   python tools/train.py configs/miniworld/det_ov_centernet2.py --cfg-options \
 #       model.roi_head.bbox_head.0.cls_predictor_cfg.prompt_learner.prompt_checkpoint=PROMPT.pth
-_base_ = './det_ov_cascade.py'
-
-# Detic's CenterNet2 proposals: score > 1e-4, NMS at IoU 0.9
-proposals = dict(
-    score_thr=0.0001, nms=dict(type='nms', iou_threshold=0.9),
-    min_bbox_size=0)
+_base_ = ['./det_ov_cascade.py', '../det/_base_/centernet2_proposals.py']
+proposals = _base_.centernet2_proposals
 
 model = dict(
+    # an anchor-free head: none of RPNHead's arguments
     rpn_head=dict(
-        _delete_=True,  # an anchor-free head: none of RPNHead's arguments
-        type='CenterNetUpdateHead',
-        num_classes=1,
+        _base_.centernet2_rpn_head,
+        _delete_=True,
         in_channels=64,
         feat_channels=64,
-        stacked_convs=4,
         strides=[4, 8, 16, 32, 64],
         # Detic's CENTERNET.SOI at strides 8-128, halved with the strides
         regress_ranges=((0, 40), (32, 80), (64, 160), (128, 320),
                         (256, 100000000)),
-        hm_min_radius=4,
-        hm_min_overlap=0.8,
-        more_pos_thresh=0.2,
-        more_pos_topk=9,
-        norm_cfg=dict(type='GN', num_groups=16, requires_grad=True),
-        # Detic: POS_WEIGHT = NEG_WEIGHT = 0.5
-        loss_cls=dict(type='GaussianFocalLoss', pos_weight=0.5,
-                      neg_weight=0.5, loss_weight=1.0),
-        loss_bbox=dict(type='GIoULoss', loss_weight=1.0)),
+        norm_cfg=dict(type='GN', num_groups=16, requires_grad=True)),
     roi_head=dict(mult_proposal_score=True),
     # det_ov_cascade.py's proposal counts, Detic's thresholds
     train_cfg=dict(rpn_proposal=dict(proposals, nms_pre=600,

@@ -266,6 +266,21 @@ def image_labels(args, scene_root: str) -> str:
     return root
 
 
+#: The cascade + masks entry of DETECTORS, shared by its RPN and CenterNet2
+#: variants.
+_CASCADE = dict(
+    config='det_ov_cascade.py', prefix='detc_',
+    learner='model.roi_head.bbox_head.0.cls_predictor_cfg.'
+    'prompt_learner.',
+    num_classes=[f'model.roi_head.bbox_head.{k}.num_classes'
+                 for k in range(3)] + ['model.roi_head.mask_head.'
+                                       'num_classes'],
+    train_root='train_dataloader.dataset.data_root', vocabulary='seen',
+    metrics=['coco/bbox_base_ap50', 'coco/bbox_novel_ap50',
+             'coco/segm_base_ap50', 'coco/segm_novel_ap50'],
+    key=CASCADE_KEY, title='3-stage cascade + masks')
+
+
 #: The detectors of ``--det-models``: config, work-dir prefix, where the
 #: text side, the class count and the training scenes are set, which
 #: classes it is trained to score (``'seen'``, or ``'all'`` with image
@@ -279,28 +294,10 @@ DETECTORS = {
         train_root='train_dataloader.dataset.data_root', vocabulary='seen',
         metrics=['coco/base_ap50', 'coco/novel_ap50'], key=DET_KEY,
         title='Faster R-CNN'),
-    'cascade': dict(
-        config='det_ov_cascade.py', prefix='detc_',
-        learner='model.roi_head.bbox_head.0.cls_predictor_cfg.'
-        'prompt_learner.',
-        num_classes=[f'model.roi_head.bbox_head.{k}.num_classes'
-                     for k in range(3)] + ['model.roi_head.mask_head.'
-                                           'num_classes'],
-        train_root='train_dataloader.dataset.data_root', vocabulary='seen',
-        metrics=['coco/bbox_base_ap50', 'coco/bbox_novel_ap50',
-                 'coco/segm_base_ap50', 'coco/segm_novel_ap50'],
-        key=CASCADE_KEY, title='3-stage cascade + masks'),
-    'centernet2': dict(
-        config='det_ov_centernet2.py', prefix='detcn_',
-        learner='model.roi_head.bbox_head.0.cls_predictor_cfg.'
-        'prompt_learner.',
-        num_classes=[f'model.roi_head.bbox_head.{k}.num_classes'
-                     for k in range(3)] + ['model.roi_head.mask_head.'
-                                           'num_classes'],
-        train_root='train_dataloader.dataset.data_root', vocabulary='seen',
-        metrics=['coco/bbox_base_ap50', 'coco/bbox_novel_ap50',
-                 'coco/segm_base_ap50', 'coco/segm_novel_ap50'],
-        key=CENTERNET2_KEY, title='CenterNet2 (cascade + masks)'),
+    'cascade': _CASCADE,
+    'centernet2': dict(_CASCADE, config='det_ov_centernet2.py',
+                       prefix='detcn_', key=CENTERNET2_KEY,
+                       title='CenterNet2 (cascade + masks)'),
     'image-labels': dict(
         config='det_ov_image_labels.py', prefix='deti_',
         learner='model.roi_head.bbox_head.cls_predictor_cfg.prompt_learner.',
