@@ -25,7 +25,6 @@ import json
 import os.path as osp
 import sys
 
-
 import pomp_mm  # noqa: F401
 from pomp_mm.core.checkpoint import CheckpointMismatchError, atomic_write_text
 from pomp_mm.compat.mmengine import is_mmdet_detector

@@ -20,7 +20,6 @@ from mmengine.registry import HOOKS
 
 import pomp_mm  # noqa: F401  (torchvision CPU repair, mmengine loading fix)
 from pomp_mm.core import SafeCheckpointHook
-from pomp_mm.core.utils import build_runner
 from pomp_mm.core.checkpoint_hook import (
     ResumeError,
     check_fits_model,
@@ -29,6 +28,7 @@ from pomp_mm.core.checkpoint_hook import (
     lock_work_dir,
     unlock_work_dir,
 )
+from pomp_mm.core.utils import build_runner
 from pomp_mm.utils.cli import (
     CliError,
     add_common_args,

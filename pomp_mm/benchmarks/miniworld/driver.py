@@ -24,9 +24,9 @@
    ``--det-models faster cascade`` also a 3-stage cascade with a mask head
    per prompt (configs/miniworld/det_ov_cascade.py), box and mask AP50,
    with ``centernet2`` the same cascade on CenterNet2's proposals
-   (configs/miniworld/det_ov_centernet2.py), and with ``--det-models faster image-labels`` the Faster R-CNN again
-   with image labels of all classes (Detic's max-size loss,
-   configs/miniworld/det_ov_image_labels.py),
+   (configs/miniworld/det_ov_centernet2.py), and with ``--det-models faster
+   image-labels`` the Faster R-CNN again with image labels of all classes
+   (Detic's max-size loss, configs/miniworld/det_ov_image_labels.py),
 7. prints the tables and writes them (markdown, JSON) with a bar plot.
 
 Every stage goes through the same MMEngine Runner as tools/train.py and
