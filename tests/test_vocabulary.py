@@ -205,3 +205,33 @@ def test_rule_in_detection(detector):
     assert detector.vocabulary == ['a', 'b']
     with torch.no_grad():
         assert detector.classifiers()[0].class_weight().shape[1] == 3
+
+
+def test_concatenated_sets_of_different_classes():
+    """mmdet's ConcatDataset of sets with different classes (one metainfo
+    each, e.g. COCO + Objects365 in one test run): at test every set must
+    give its names per image; in training it is an error."""
+    def concat(*return_classes):
+        parts = [SimpleNamespace(return_classes=r) for r in return_classes]
+        return SimpleNamespace(dataset=SimpleNamespace(
+            datasets=parts,
+            metainfo=[{'classes': ['a']}, {'classes': ['b', 'c']}]))
+
+    model = SimpleNamespace()  # offered nothing: the batches name classes
+    VocabularyHook._set(SimpleNamespace(model=model), concat(True, True),
+                        'test')
+    with pytest.raises(ValueError, match=r"^VocabularyHook: the test dataset "
+                       r"SimpleNamespace joins datasets with different "
+                       r"classes, and SimpleNamespace do not give their "
+                       r"class names with each image \(data_sample.text\): "
+                       r"set return_classes=True on each, so that every "
+                       r"image is scored with its own set's classes$"):
+        VocabularyHook._set(SimpleNamespace(model=model),
+                            concat(True, False), 'test')
+    with pytest.raises(ValueError, match=r"^VocabularyHook: the train "
+                       r"dataset SimpleNamespace joins datasets with "
+                       r"different classes \(SimpleNamespace, "
+                       r"SimpleNamespace\); one training run has one "
+                       r"vocabulary"):
+        VocabularyHook._set(SimpleNamespace(model=model),
+                            concat(True, True), 'train')

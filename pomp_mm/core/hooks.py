@@ -348,7 +348,11 @@ class VocabularyHook(Hook):
     def _set(runner, loader, mode: str) -> None:
         model = unwrap_model(runner.model)
         dataset = getattr(loader, 'dataset', None)
-        classes = getattr(dataset, 'metainfo', {}).get('classes')
+        meta = getattr(dataset, 'metainfo', {})
+        if isinstance(meta, (list, tuple)):
+            VocabularyHook._check_concatenated(dataset, meta, mode)
+            return
+        classes = meta.get('classes')
         if not classes:
             raise ValueError(
                 f'VocabularyHook: the {mode} dataset '
@@ -356,6 +360,38 @@ class VocabularyHook(Hook):
                 'the class names in the dataset config (e.g. '
                 'classnames_file=...) or the vocabulary in the model config')
         offer_dataset_vocabulary(model, classes, mode)
+
+    @staticmethod
+    def _check_concatenated(dataset, metas, mode: str) -> None:
+        """Datasets of different classes in one (mmdet's ``ConcatDataset``
+        gives one metainfo per dataset): at test, each batch brings its own
+        set's class names (``data_sample.text``) and the model scores it
+        with them, so every set must put them there (mmdet:
+        ``return_classes=True``); a training run needs one vocabulary."""
+        parts = getattr(dataset, 'datasets', [])
+        names = [f'{type(d).__name__}' for d in parts]
+        if mode == 'train':
+            raise ValueError(
+                f'VocabularyHook: the train dataset {type(dataset).__name__} '
+                f'joins datasets with different classes ({", ".join(names)})'
+                '; one training run has one vocabulary: give them the same '
+                'metainfo["classes"] or set train_vocabulary in the model')
+        silent = [n for d, n in zip(parts, names)
+                  if not getattr(d, 'return_classes', False)]
+        if silent or len(parts) != len(metas):
+            raise ValueError(
+                f'VocabularyHook: the {mode} dataset '
+                f'{type(dataset).__name__} joins datasets with different '
+                f'classes, and {", ".join(silent) or "some"} do not give '
+                'their class names with each image (data_sample.text): set '
+                'return_classes=True on each, so that every image is scored '
+                'with its own set\'s classes')
+        print_log(
+            f'VocabularyHook: {mode} vocabulary per batch, the class names '
+            'of its own set: ' + ', '.join(
+                f'{n} ({len(m.get("classes") or ())} classes)'
+                for n, m in zip(names, metas)),
+            logger='current')
 
     def before_train(self, runner) -> None:
         self._set(runner, runner.train_dataloader, 'train')

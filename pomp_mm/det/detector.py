@@ -158,6 +158,15 @@ class PompTwoStageDetector(TwoStageDetector):
         if mode == 'test' and data_samples and \
                 self.vocabularies.source('test') != EXPLICIT:
             text = data_samples[0].metainfo.get('text')
+            for i, sample in enumerate(data_samples[1:], 1):
+                if sample.metainfo.get('text') != text:
+                    # e.g. COCO and Objects365 test images in one batch of
+                    # a ConcatDataset: one vocabulary would score both
+                    raise ValueError(
+                        f'test batch: image {i} has other class names '
+                        f'(text) than image 0; one batch is scored with '
+                        f'one vocabulary: use test batch_size=1 when test '
+                        f'sets with different classes are concatenated')
             if text is not None:  # the dataset's classes, per batch, or
                 # DetInferencer(texts='a . b .'), GLIP's string form
                 names = split_dotted(text) if isinstance(text, str) \

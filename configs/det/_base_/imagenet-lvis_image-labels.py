@@ -34,3 +34,24 @@ image_label_set = dict(
     ann_file=image_ann,
     data_prefix=dict(img=''),
     pipeline=image_pipeline)
+# the same set for a mask detector (empty gt masks too: its batch padding
+# needs them)
+image_label_set_with_masks = dict(
+    image_label_set,
+    pipeline=[
+        dict(t, with_mask=True) if t['type'] == 'LoadAnnotations' else t
+        for t in image_pipeline
+    ])
+# Detic alternates whole batches per GPU (8 box images at 640 px or 32
+# image-labelled ones at 320 px, 1:4); the max-size configs mix every batch
+# 1:4 instead: 2 box + 8 image-labelled images per GPU, the batch padded to
+# the box size. An epoch is one pass over the box set at 2 per GPU
+# (MultiSourceEpochSampler; mmdet's MultiSourceSampler never ends an
+# epoch), so 12 epochs make as many iterations as a box-only 4x config's 48
+# at 8 per GPU: Detic's "ft4x", a second 4x schedule.
+box_and_image_label_batch = 10
+box_and_image_label_sampler = dict(
+    type='MultiSourceEpochSampler',
+    batch_size=box_and_image_label_batch,
+    source_ratio=[1, 4])
+ft4x_epochs = 12
