@@ -369,7 +369,7 @@ class VocabularyHook(Hook):
         with them, so every set must put them there (mmdet:
         ``return_classes=True``); a training run needs one vocabulary."""
         parts = getattr(dataset, 'datasets', [])
-        names = [f'{type(d).__name__}' for d in parts]
+        names = [type(d).__name__ for d in parts]
         if mode == 'train':
             raise ValueError(
                 f'VocabularyHook: the train dataset {type(dataset).__name__} '
