@@ -22,7 +22,7 @@ CONFIG = 'ov-lvis_pomp_centernet2_r50_fpn_4x.py'
 def test_config_builds_centernet_proposals_on_p3_p7():
     cfg = Config.fromfile(osp.join(CONFIGS, CONFIG))
     m = cfg.model
-    assert m.rpn_head.type == 'CenterNetUpdateHead'
+    assert m.rpn_head.type == 'PompCenterNetRPNHead'
     assert m.rpn_head.num_classes == 1
     assert m.rpn_head.strides == [8, 16, 32, 64, 128]
     assert 'anchor_generator' not in m.rpn_head  # _delete_ took RPNHead's
@@ -74,6 +74,42 @@ def test_two_iterations_rpn_and_every_stage_finite(trained):
                 for n in ('loss_cls', 'loss_bbox', 'loss_mask')]:
             assert name in losses and torch.isfinite(
                 torch.tensor(losses[name])), (name, losses)
+
+
+def test_training_proposals_are_the_test_proposals(trained):
+    """The proposals the RoI heads (and the max-size loss) get in training
+    are the boxes the head gives at test, in pixels; mmdet's
+    CenterNetUpdateHead gives them in stride units while training."""
+    from mmdet.models.dense_heads import CenterNetUpdateHead
+    runner = trained['runner']
+    model = runner.model.eval()
+    loader = runner.build_dataloader(trained['cfg'].test_dataloader)
+    batch = model.data_preprocessor(next(iter(loader)), False)
+    head = model.rpn_head
+    cfg = model.train_cfg.rpn_proposal
+    with torch.no_grad():
+        x = model.extract_feat(batch['inputs'])
+        metas = [s.metainfo for s in batch['data_samples']]
+        test = head.predict_by_feat(*head(x), batch_img_metas=metas,
+                                    cfg=cfg)
+        head.train()
+        try:
+            outs = head(x)
+            train = head.predict_by_feat(*outs, batch_img_metas=metas,
+                                         cfg=cfg)
+            stock = CenterNetUpdateHead.predict_by_feat(
+                head, *outs, batch_img_metas=metas, cfg=cfg)
+        finally:
+            head.eval()
+    for t, r, m in zip(test, train, stock):
+        assert len(t) > 0
+        torch.testing.assert_close(r.bboxes, t.bboxes)
+        torch.testing.assert_close(r.scores, t.scores)
+        # the stock head's training boxes are far smaller than its own
+        # test boxes (stride units, not pixels)
+        area = (t.bboxes[:, 2:] - t.bboxes[:, :2]).prod(1).max()
+        stock_area = (m.bboxes[:, 2:] - m.bboxes[:, :2]).prod(1).max()
+        assert stock_area < area / 16
 
 
 def test_test_score_is_centernet2s(trained):
@@ -312,7 +348,7 @@ def test_swin_b_config_trains_on_the_real_backbone(clip_weights, tmp_path):
         'SwinTransformer', 128, [2, 2, 18, 2])
     assert '://' not in m.backbone.init_cfg.checkpoint  # a local file
     assert m.neck.in_channels == [256, 512, 1024]
-    assert m.rpn_head.type == 'CenterNetUpdateHead'
+    assert m.rpn_head.type == 'PompCenterNetRPNHead'
     assert m.data_preprocessor.batch_augments[0].size == (896, 896)
     pipe = cfg.train_dataloader.dataset.dataset.pipeline
     assert [t.get('scale', t.get('crop_size')) for t in pipe

@@ -3,7 +3,8 @@
 
 Importing this package registers, in mmdet's registries:
 ``PompZeroShotClassifier``, ``PompBBoxHead``, ``PompSigmoidCELoss``,
-``PompTwoStageDetector``, ``PompCascadeRoIHead`` (MODELS),
+``PompTwoStageDetector``, ``PompCascadeRoIHead``,
+``PompCenterNetRPNHead`` (MODELS),
 ``ImageLabelDataset`` (DATASETS), ``PompOVCocoMetric`` (METRICS) and
 ``MultiSourceEpochSampler`` (DATA_SAMPLERS).
 It also lets mmdet's ``LVISMetric`` run with lvis 0.5.3 on numpy 2
@@ -14,6 +15,7 @@ from pomp_mm.compat.lvis import patch_lvis_eval
 
 from .bbox_head import PompBBoxHead
 from .cascade import PompCascadeRoIHead
+from .centernet_rpn_head import PompCenterNetRPNHead
 # __getattr__: ``MiniWorldCocoDataset`` from its old path (moved to the
 # benchmark)
 from .datasets import (ImageLabelDataset, __getattr__,  # noqa: F401
@@ -29,7 +31,8 @@ patch_lvis_eval()  # lvis 0.5.3 (LVISMetric) on numpy 2
 
 __all__ = [
     'PompZeroShotClassifier', 'PompBBoxHead', 'PompSigmoidCELoss',
-    'PompTwoStageDetector', 'PompCascadeRoIHead', 'ImageLabelDataset',
+    'PompTwoStageDetector', 'PompCascadeRoIHead', 'PompCenterNetRPNHead',
+    'ImageLabelDataset',
     'PompOVCocoMetric', 'MultiSourceEpochSampler',
     'remove_rare', 'write_cat_info', 'get_fed_loss_inds', 'load_class_frequency',
     'resolve_vocabulary', 'BUILTIN_VOCABULARIES'

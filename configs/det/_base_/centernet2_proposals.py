@@ -1,13 +1,15 @@
 # CenterNet2's class-agnostic proposals, as Detic's CenterNet2 configs set
 # them (CENTERNET.*; mmdet's port: projects/Detic_new): mmdet's
-# CenterNetUpdateHead with one class on 5 FPN levels, and the proposal
+# CenterNetUpdateHead (as PompCenterNetRPNHead, whose proposals are in
+# pixels in training too) with one class on 5 FPN levels, and the proposal
 # filter. Not a model on its own: the CenterNet2 configs put
 # centernet2_rpn_head in place of the cascade's RPNHead (with their
 # channels, strides and size ranges) and centernet2_proposals into their
 # rpn_proposal / test rpn settings; the LVIS ones take all of it as
 # centernet2_on_cascade, merged into the cascade's model.
 centernet2_rpn_head = dict(
-    type='CenterNetUpdateHead',
+    # mmdet's CenterNetUpdateHead, its training proposals in pixels
+    type='PompCenterNetRPNHead',
     num_classes=1,
     in_channels=256,
     feat_channels=256,
