@@ -32,8 +32,7 @@ patch_lvis_eval()  # lvis 0.5.3 (LVISMetric) on numpy 2
 __all__ = [
     'PompZeroShotClassifier', 'PompBBoxHead', 'PompSigmoidCELoss',
     'PompTwoStageDetector', 'PompCascadeRoIHead', 'PompCenterNetRPNHead',
-    'ImageLabelDataset',
-    'PompOVCocoMetric', 'MultiSourceEpochSampler',
-    'remove_rare', 'write_cat_info', 'get_fed_loss_inds', 'load_class_frequency',
-    'resolve_vocabulary', 'BUILTIN_VOCABULARIES'
+    'ImageLabelDataset', 'PompOVCocoMetric', 'MultiSourceEpochSampler',
+    'remove_rare', 'write_cat_info', 'get_fed_loss_inds',
+    'load_class_frequency', 'resolve_vocabulary', 'BUILTIN_VOCABULARIES'
 ]
