@@ -3,9 +3,10 @@
 # stages at IoU 0.6/0.7/0.8 that all classify with the prompt's text
 # features, a class-agnostic mask head; same scenes, ResNet-18, 128 px,
 # schedule and logit bias) whose proposals come from a class-agnostic
-# CenterNet head (mmdet's CenterNetUpdateHead, num_classes=1) and whose test
-# score is CenterNet2's probabilistic one (mult_proposal_score), as
-# configs/det/ov-lvis_pomp_centernet2_r50_fpn_4x.py builds it for LVIS.
+# CenterNet head (mmdet's CenterNetUpdateHead as PompCenterNetRPNHead,
+# num_classes=1) and whose test score is CenterNet2's probabilistic one
+# (mult_proposal_score), as configs/det/ov-lvis_pomp_centernet2_r50_fpn_4x.py
+# builds it for LVIS.
 # What is scaled to this world: the head's width (64 channels, the scene
 # neck's) and its levels (the scene neck's P2-P6 at strides 4-64 instead of
 # P3-P7 at 8-128, with Detic's size ranges halved with the strides). Run by
