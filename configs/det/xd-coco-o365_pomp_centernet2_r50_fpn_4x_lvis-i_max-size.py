@@ -29,9 +29,7 @@ model = dict(
             for head in _base_.model.roi_head.bbox_head
         ]))
 train_dataloader = dict(
-    batch_size=_base_.box_and_image_label_batch,
-    sampler=dict(_delete_=True, **_base_.box_and_image_label_sampler),
-    batch_sampler=None,
+    _base_.box_and_image_label_loader,
     dataset=dict(
         _delete_=True,
         type='ConcatDataset',
@@ -42,9 +40,9 @@ train_dataloader = dict(
                               ann_file=_base_.lvis_all_ann)),
             _base_.image_label_set_with_masks
         ]))
-auto_scale_lr = dict(enable=False, base_batch_size=80)
+auto_scale_lr = _base_.box_and_image_label_lr_scaling
 max_epochs = _base_.ft4x_epochs
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+train_cfg = _base_.ft4x_train_cfg
 param_scheduler = [
     _base_.param_scheduler[0],
     dict(_base_.param_scheduler[1], end=max_epochs, T_max=max_epochs)

@@ -54,4 +54,14 @@ box_and_image_label_sampler = dict(
     type='MultiSourceEpochSampler',
     batch_size=box_and_image_label_batch,
     source_ratio=[1, 4])
+# the loader settings of a max-size config (its dataset: the box set and
+# image_label_set(_with_masks) in a ConcatDataset, in that order), and the
+# "ft4x" epochs; a box and an image-labelled image count as one each in
+# the lr scaling
+box_and_image_label_loader = dict(
+    batch_size=box_and_image_label_batch,
+    sampler=dict(_delete_=True, **box_and_image_label_sampler),
+    batch_sampler=None)
+box_and_image_label_lr_scaling = dict(enable=False, base_batch_size=80)
 ft4x_epochs = 12
+ft4x_train_cfg = dict(max_epochs=ft4x_epochs, val_interval=ft4x_epochs)
