@@ -371,6 +371,38 @@ def test_image_label_loss_every_stage_by_hand(trained):
     model.zero_grad()
 
 
+def test_max_size_chooses_among_the_top_scoring_proposals(trained,
+                                                         monkeypatch):
+    """Detic's WS_NUM_PROPS: the max-size loss sees only an image's
+    ws_num_props highest-scoring proposals, so a large low-scoring box is
+    not the one trained."""
+    from mmengine.structures import InstanceData
+    from mmdet.structures import DetDataSample
+    model = trained['runner'].model
+    props = InstanceData(
+        bboxes=torch.tensor([[0., 0., 95., 95.], [10., 10., 60., 60.],
+                             [20., 20., 40., 40.], [5., 5., 80., 70.]]),
+        scores=torch.tensor([0.1, 0.9, 0.8, 0.2]))
+    monkeypatch.setattr(model.rpn_head, 'predict',
+                        lambda x, samples, rescale: [props])
+    seen = []
+    monkeypatch.setattr(model.roi_head, 'image_label_loss',
+                        lambda x, boxes, labels, metas: seen.append(boxes))
+    sample = DetDataSample(metainfo=dict(img_shape=(SIZE, SIZE),
+                                         image_labels=[3]))
+    for k, want in ((2, [1, 2]), (3, [1, 2, 3]), (128, [1, 2, 3, 0])):
+        monkeypatch.setattr(model, 'ws_num_props', k)
+        model._image_label_loss(None, [sample])
+        assert torch.equal(seen[-1][0], props.bboxes[want])
+
+
+def test_ws_num_props_must_be_positive():
+    with pytest.raises(ValueError) as e:  # before anything is built
+        pomp_mm.det.PompTwoStageDetector(backbone=None, ws_num_props=0)
+    assert str(e.value) == ('PompTwoStageDetector: ws_num_props=0; '
+                            'expected an int >= 1')
+
+
 @pytest.mark.slow
 def test_max_size_config_trains_every_stage_on_image_labels(
         trained, clip_weights, tmp_path):

@@ -210,6 +210,159 @@ def test_ov_coco_trains_and_reports_novel_ap50(coco_data, clip_weights,
     assert 'zs_weight' not in ''.join(model.state_dict())
 
 
+def ov_coco_train_json(root):
+    """Generated COCO train json whose boxes are of a base class
+    (person), a novel one (cat) and one outside the 65 (traffic light);
+    its path and the categories."""
+    classes = resolve_vocabulary('coco')
+    cats = [dict(id=i + 1, name=n, supercategory='x')
+            for i, n in enumerate(classes)]
+    ids = [classes.index(n) + 1 for n in ('person', 'cat', 'traffic light')]
+    path = coco_json(root / 'instances_train2017.json',
+                     make_images(root, 4, boxes_per_image=3, seed=3), cats,
+                     ids)
+    return path, cats
+
+
+def test_open_vocabulary_split_keeps_65_categories_and_base_boxes(
+        tmp_path, capsys):
+    src, cats = ov_coco_train_json(tmp_path)
+    out, info = tmp_path / 'seen.json', tmp_path / 'cat_info.json'
+    pomp_mm.det.datasets.main([
+        src, str(out), '--categories', 'coco_ov65', '--boxes',
+        'coco_ov_base48', '--cat-info', str(info)])
+    assert capsys.readouterr().out.splitlines() == [
+        f'removed 8 annotations outside --boxes -> {out}',
+        f'class frequencies -> {info}']
+    data, orig = json.load(open(out)), json.load(open(src))
+    ov65 = resolve_vocabulary('coco_ov65')
+    # the 65 categories with their COCO ids, in id order; all images
+    assert [c['name'] for c in data['categories']] == ov65
+    assert [c['id'] for c in data['categories']] == [
+        c['id'] for c in cats if c['name'] in ov65]
+    assert data['images'] == orig['images']
+    person = resolve_vocabulary('coco').index('person') + 1
+    assert data['annotations'] == [a for a in orig['annotations']
+                                   if a['category_id'] == person]
+    # the frequencies: 65 entries, base counted, novel 0
+    freq = {c['name']: c['image_count'] for c in json.load(open(info))}
+    assert list(freq) == ov65
+    assert freq['person'] == 4 and freq['cat'] == 0
+    assert sum(freq.values()) == 4
+    # on box images the federated loss with these frequencies is BCE over
+    # the base classes with boxes, nothing on the novel columns
+    loss = pomp_mm.det.PompSigmoidCELoss(
+        use_fed_loss=True, cat_freq_path=str(info), fed_loss_num_cat=65)
+    score = torch.randn(6, 66, requires_grad=True)
+    labels = torch.tensor([0, 0, 65, 65, 0, 65])  # person or background
+    loss(score, labels).backward()
+    target = torch.zeros(6, 65)
+    target[labels < 65, 0] = 1
+    scored = [ov65.index(n) for n in ov65 if freq[n] > 0]  # person only
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        score[:, scored], target[:, scored], reduction='sum') / 6
+    torch.testing.assert_close(loss(score, labels), expected)
+    novel = [ov65.index(n) for n in resolve_vocabulary('coco_ov_novel17')]
+    assert score.grad[:, novel].abs().sum() == 0
+    assert score.grad[:, 0].abs().sum() > 0
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--categories', 'coco_ov65', '--boxes', 'coco_ov65x'],
+     "vocabulary 'coco_ov65x': not a file nor a built-in list; expected a "
+     "class-name file or one of ('coco', 'coco_ov65', 'coco_ov_base48', "
+     "'coco_ov_novel17', 'lvis_v1', 'objects365v2')"),
+    (['--categories', 'coco_ov_base48', '--boxes', 'coco_ov65'],
+     "box class 'airplane' is not one of the kept categories"),
+])
+def test_open_vocabulary_split_refuses(tmp_path, args, message):
+    src, _ = ov_coco_train_json(tmp_path)
+    out = tmp_path / 'seen.json'
+    with pytest.raises(ValueError) as e:
+        pomp_mm.det.datasets.main([src, str(out)] + args)
+    assert str(e.value) == message
+    assert not out.exists()
+
+
+def test_open_vocabulary_split_names_an_unknown_category(tmp_path):
+    src, _ = ov_coco_train_json(tmp_path)
+    with pytest.raises(ValueError) as e:
+        pomp_mm.det.open_vocabulary_split(src, str(tmp_path / 'o.json'),
+                                          ['person', 'unicorn'], ['person'])
+    assert str(e.value) == (f"{src}: categories name 'unicorn' is not one "
+                            'of its categories')
+    with pytest.raises(SystemExit):
+        pomp_mm.det.datasets.main([src, str(tmp_path / 'o.json'),
+                                   '--categories', 'coco_ov65'])
+
+
+@pytest.mark.slow
+def test_ov_coco_max_size_caption_tags(clip_weights, tmp_path):
+    """The OV-COCO max-size config: 65-class vocabulary, box images of the
+    split file, caption-tag images labelled over the 65 classes (novel
+    included, the others dropped), the max-size loss on them."""
+    root = tmp_path / 'coco'
+    root.mkdir()
+    src, cats = ov_coco_train_json(root)
+    box_ann = str(root / 'seen.json')
+    cat_info = str(root / 'cat_info.json')
+    pomp_mm.det.datasets.main([src, box_ann, '--categories', 'coco_ov65',
+                               '--boxes', 'coco_ov_base48', '--cat-info',
+                               cat_info])
+    coco = resolve_vocabulary('coco')
+    ov65 = resolve_vocabulary('coco_ov65')
+    tags = [['cat'], ['person', 'traffic light'], ['dog', 'cat'],
+            ['traffic light'], ['bus'], ['cake'], ['person'], ['tie'],
+            ['cup'], ['knife']]
+    images = make_images(root, len(tags), seed=4)
+    cap_ann = str(root / 'captions_train2017_tags_allcaps.json')
+    with open(cap_ann, 'w') as f:
+        json.dump(dict(
+            images=[dict(id=i + 1, file_name=n, width=SIZE, height=SIZE,
+                         pos_category_ids=[coco.index(t) + 1 for t in tag],
+                         captions=['a photo of ' + ' and '.join(tag)])
+                    for i, ((n, _), tag) in enumerate(zip(images, tags))],
+            categories=cats), f)
+    cfg = Config.fromfile(osp.join(
+        CONFIGS, 'ov-coco_pomp_faster-rcnn_r50_fpn_1x_max-size.py'))
+    shrink(cfg, clip_weights, tmp_path / 'work')
+    cfg.load_from = None
+    cfg.model.roi_head.bbox_head.loss_cls.cat_freq_path = cat_info
+    boxes, captions = cfg.train_dataloader.dataset.datasets
+    boxes.update(data_root=str(root), ann_file=box_ann,
+                 data_prefix=dict(img=''))
+    captions.update(data_root=str(root), ann_file=cap_ann,
+                    data_prefix=dict(img=''))
+    runner = Runner.from_cfg(cfg)
+    loader = runner.build_dataloader(cfg.train_dataloader)
+    concat = loader.dataset
+    # the image with only 'traffic light' has no label of the 65: dropped
+    assert len(concat.datasets[1]) == len(tags) - 1
+    labels = {concat.datasets[1][i]['data_samples'].img_path.split('/')[-1]:
+              concat.datasets[1][i]['data_samples'].image_labels
+              for i in range(len(concat.datasets[1]))}
+    assert labels[images[1][0]] == [ov65.index('person')]
+    assert labels[images[2][0]] == sorted([ov65.index('dog'),
+                                           ov65.index('cat')])
+    batch = next(iter(loader))
+    kinds = ['image_labels' in s.metainfo for s in batch['data_samples']]
+    assert kinds.count(False) == 2 and kinds.count(True) == 8
+    # box images: base boxes only, labelled in the 65-class order
+    for s in batch['data_samples']:
+        if 'image_labels' not in s.metainfo:
+            assert s.gt_instances.labels.tolist() and set(
+                s.gt_instances.labels.tolist()) == {ov65.index('person')}
+    model = runner.model
+    runner.call_hook('before_train')  # VocabularyHook
+    assert model._vocab['train'] == ov65
+    model._use_vocabulary('train')
+    data = model.data_preprocessor(batch, True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert torch.isfinite(losses['loss_image']) and losses['loss_image'] > 0
+    model.parse_losses(losses)[0].backward()
+    assert model.classifiers()[0].linear.weight.grad.abs().sum() > 0
+
+
 @DATASETS.register_module(force=True)
 class LVISJsonAsCoco(CocoDataset):
     """An LVIS v1 json read with pycocotools (faster than LVISV1Dataset;

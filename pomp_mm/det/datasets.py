@@ -12,6 +12,7 @@ from mmdet.datasets import CocoDataset, LVISV1Dataset
 from mmdet.registry import DATASETS
 
 from pomp_mm.core.checkpoint import atomic_write_text
+from .zero_shot_classifier import resolve_vocabulary
 
 
 def __getattr__(name: str):
@@ -100,6 +101,56 @@ def remove_rare(in_json: str, out_json: str,
     return before - len(data['annotations'])
 
 
+def open_vocabulary_split(in_json: str, out_json: str,
+                          categories: Sequence[str],
+                          box_classes: Sequence[str]) -> int:
+    """Write a COCO json with only some categories, and boxes of fewer.
+
+    The open-vocabulary COCO training file, as Detic's
+    ``instances_train2017_seen_2_oriorder.json``: the 65 categories of the
+    OV-COCO split keep their COCO ids (the other 15 and their boxes go),
+    and only the 48 base classes keep their boxes; images are all kept.
+    A detector trained on it with the 65 names as its vocabulary sees no
+    novel box; with :func:`write_cat_info` of the output as the federated
+    loss's ``cat_freq_path`` (novel image counts 0), box images never train
+    the novel columns, as Detic's ``IGNORE_ZERO_CATS``.
+
+    Args:
+        in_json (str): e.g. ``instances_train2017.json``.
+        out_json (str): The file written (atomically).
+        categories (Sequence[str]): Category names kept.
+        box_classes (Sequence[str]): Names whose boxes are kept (a subset
+            of ``categories``).
+
+    Returns:
+        int: Number of annotations removed.
+    """
+    with open(in_json, encoding='utf-8') as f:
+        data = json.load(f)
+    cats = data.get('categories')
+    if not isinstance(cats, list) or not cats or 'annotations' not in data:
+        raise ValueError(f'{in_json}: expected "categories" and '
+                         '"annotations" (a COCO annotation file)')
+    names = {c['name'] for c in cats}
+    for what, wanted in (('categories', categories),
+                         ('box_classes', box_classes)):
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise ValueError(f'{in_json}: {what} name {unknown[0]!r} is not '
+                             'one of its categories')
+    outside = [n for n in box_classes if n not in set(categories)]
+    if outside:
+        raise ValueError(f'box class {outside[0]!r} is not one of the kept '
+                         'categories')
+    boxes = {c['id'] for c in cats if c['name'] in set(box_classes)}
+    before = len(data['annotations'])
+    data['categories'] = [c for c in cats if c['name'] in set(categories)]
+    data['annotations'] = [a for a in data['annotations']
+                           if a['category_id'] in boxes]
+    atomic_write_text(out_json, json.dumps(data))
+    return before - len(data['annotations'])
+
+
 def cat_info(ann_json: str,
              classes: Optional[Sequence[str]] = None) -> List[dict]:
     """The class frequencies of a box annotation file, Detic's
@@ -164,14 +215,39 @@ def write_cat_info(ann_json: str, out_json: str,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """``python -m pomp_mm.det.datasets IN_JSON OUT_JSON``."""
+    """``python -m pomp_mm.det.datasets IN_JSON OUT_JSON [options]``."""
     parser = argparse.ArgumentParser(
-        description='Remove the rare-class boxes of an LVIS json (OV-LVIS)')
+        description='Write an open-vocabulary training json: an LVIS json '
+        'without its rare-class boxes (OV-LVIS, the default), or with '
+        '--categories and --boxes a COCO json with only those categories '
+        'and only those classes\' boxes (OV-COCO)')
     parser.add_argument('in_json', help='e.g. lvis_v1_train.json')
     parser.add_argument('out_json', help='e.g. lvis_v1_train_norare.json')
+    parser.add_argument(
+        '--categories',
+        help='categories kept: a built-in vocabulary (e.g. coco_ov65) or a '
+        'file of names')
+    parser.add_argument(
+        '--boxes',
+        help='classes whose boxes are kept (e.g. coco_ov_base48)')
+    parser.add_argument(
+        '--cat-info', metavar='JSON',
+        help='also write the class frequencies of OUT_JSON (a '
+        'cat_freq_path)')
     args = parser.parse_args(argv)
-    n = remove_rare(args.in_json, args.out_json)
-    print(f'removed {n} rare-class annotations -> {args.out_json}')
+    if (args.categories is None) != (args.boxes is None):
+        parser.error('--categories and --boxes go together')
+    if args.categories is None:
+        n = remove_rare(args.in_json, args.out_json)
+        print(f'removed {n} rare-class annotations -> {args.out_json}')
+    else:
+        n = open_vocabulary_split(args.in_json, args.out_json,
+                                  resolve_vocabulary(args.categories),
+                                  resolve_vocabulary(args.boxes))
+        print(f'removed {n} annotations outside --boxes -> {args.out_json}')
+    if args.cat_info:
+        write_cat_info(args.out_json, args.cat_info)
+        print(f'class frequencies -> {args.cat_info}')
 
 
 if __name__ == '__main__':

@@ -42,9 +42,10 @@ class PompTwoStageDetector(TwoStageDetector):
     classifiers' own.
 
     Images whose data sample has an ``image_labels`` meta field (see
-    :class:`~pomp_mm.det.ImageLabelDataset`) take no box loss; their largest
-    RPN proposal is trained towards the image labels (Detic's max-size
-    loss, :meth:`PompBBoxHead.image_label_loss`); with a
+    :class:`~pomp_mm.det.ImageLabelDataset`) take no box loss; the largest
+    of their ``ws_num_props`` highest-scoring proposals is trained towards
+    the image labels (Detic's max-size loss,
+    :meth:`PompBBoxHead.image_label_loss`); with a
     :class:`~pomp_mm.det.PompCascadeRoIHead`, in every stage
     (:meth:`PompCascadeRoIHead.image_label_loss`).
 
@@ -55,6 +56,10 @@ class PompTwoStageDetector(TwoStageDetector):
             ``VocabularyHook``. Defaults to None.
         test_vocabulary (str | Sequence[str], optional): Fixed test class
             names (they override the datasets'). Defaults to None.
+        ws_num_props (int): How many of an image-labelled image's
+            proposals (the highest-scoring ones) the max-size loss chooses
+            its largest box from: Detic's ``WS_NUM_PROPS`` (its default 128;
+            OV-COCO 32). Defaults to 128.
         **kwargs: ``TwoStageDetector`` arguments (backbone, neck, rpn_head,
             roi_head, train_cfg, test_cfg, data_preprocessor, init_cfg).
     """
@@ -63,8 +68,13 @@ class PompTwoStageDetector(TwoStageDetector):
                  *args,
                  train_vocabulary: Vocabulary = None,
                  test_vocabulary: Vocabulary = None,
+                 ws_num_props: int = 128,
                  **kwargs) -> None:
+        if not isinstance(ws_num_props, int) or ws_num_props < 1:
+            raise ValueError(f'PompTwoStageDetector: ws_num_props='
+                             f'{ws_num_props!r}; expected an int >= 1')
         super().__init__(*args, **kwargs)
+        self.ws_num_props = ws_num_props
         self.vocabularies = PhaseVocabularies(type(self).__name__,
                                               reader=resolve_vocabulary)
         for mode, vocab in (('train', train_vocabulary),
@@ -233,12 +243,15 @@ class PompTwoStageDetector(TwoStageDetector):
         return losses
 
     def _image_label_loss(self, x: tuple, data_samples: SampleList) -> dict:
-        """Max-size loss: each image's largest proposal, its image labels."""
+        """Max-size loss: the largest of each image's top ``ws_num_props``
+        proposals (by score, Detic's ``get_top_proposals``), its image
+        labels."""
         with torch.no_grad():
             proposals = self.rpn_head.predict(x, data_samples, rescale=False)
         boxes = []
         for sample, props in zip(data_samples, proposals):
-            b = props.bboxes
+            order = props.scores.argsort(descending=True, stable=True)
+            b = props.bboxes[order[:self.ws_num_props]]
             if len(b) == 0:  # no proposal: the whole image
                 h, w = sample.metainfo['img_shape'][:2]
                 b = b.new_tensor([[0, 0, w, h]])
