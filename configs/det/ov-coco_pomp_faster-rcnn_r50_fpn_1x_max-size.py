@@ -55,9 +55,7 @@ caption_tag_pipeline = [
 train_dataloader = dict(
     _base_.box_and_image_label_loader,
     dataset=dict(
-        _delete_=True,
-        type='ConcatDataset',
-        ignore_keys=['palette'],
+        _base_.box_and_image_label_concat,
         datasets=[
             dict(_base_.train_dataloader.dataset,
                  ann_file=box_ann,

@@ -27,9 +27,7 @@ model = dict(
 train_dataloader = dict(
     _base_.box_and_image_label_loader,
     dataset=dict(
-        _delete_=True,
-        type='ConcatDataset',
-        ignore_keys=['palette'],
+        _base_.box_and_image_label_concat,
         datasets=[_base_.lvis_train_set, _base_.image_label_set_with_masks]))
 auto_scale_lr = _base_.box_and_image_label_lr_scaling
 max_epochs = _base_.ft4x_epochs

@@ -21,9 +21,7 @@ train_dataloader = dict(
         source_ratio=[1, 4]),
     batch_sampler=None,
     dataset=dict(
-        _delete_=True,
-        type='ConcatDataset',
-        ignore_keys=['palette'],
+        _base_.box_and_image_label_concat,
         datasets=[_base_.lvis_train_set, _base_.image_label_set]))
 
 max_epochs = 12

@@ -31,9 +31,7 @@ model = dict(
 train_dataloader = dict(
     _base_.box_and_image_label_loader,
     dataset=dict(
-        _delete_=True,
-        type='ConcatDataset',
-        ignore_keys=['palette'],
+        _base_.box_and_image_label_concat,
         datasets=[
             dict(_base_.lvis_train_set,
                  dataset=dict(_base_.lvis_train_set.dataset,

@@ -62,6 +62,10 @@ box_and_image_label_loader = dict(
     batch_size=box_and_image_label_batch,
     sampler=dict(_delete_=True, **box_and_image_label_sampler),
     batch_sampler=None)
+# its dataset: the box set first, then the image-labelled set
+# (`datasets=[...]`); they differ in palette only
+box_and_image_label_concat = dict(
+    _delete_=True, type='ConcatDataset', ignore_keys=['palette'])
 box_and_image_label_lr_scaling = dict(enable=False, base_batch_size=80)
 ft4x_epochs = 12
 ft4x_train_cfg = dict(max_epochs=ft4x_epochs, val_interval=ft4x_epochs)
