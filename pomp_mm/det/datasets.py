@@ -138,13 +138,14 @@ def open_vocabulary_split(in_json: str, out_json: str,
         if unknown:
             raise ValueError(f'{in_json}: {what} name {unknown[0]!r} is not '
                              'one of its categories')
-    outside = [n for n in box_classes if n not in set(categories)]
+    kept, box_names = set(categories), set(box_classes)
+    outside = [n for n in box_classes if n not in kept]
     if outside:
         raise ValueError(f'box class {outside[0]!r} is not one of the kept '
                          'categories')
-    boxes = {c['id'] for c in cats if c['name'] in set(box_classes)}
+    boxes = {c['id'] for c in cats if c['name'] in box_names}
     before = len(data['annotations'])
-    data['categories'] = [c for c in cats if c['name'] in set(categories)]
+    data['categories'] = [c for c in cats if c['name'] in kept]
     data['annotations'] = [a for a in data['annotations']
                            if a['category_id'] in boxes]
     atomic_write_text(out_json, json.dumps(data))
