@@ -14,6 +14,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner, load_checkpoint
@@ -401,6 +402,20 @@ def test_ws_num_props_must_be_positive():
         pomp_mm.det.PompTwoStageDetector(backbone=None, ws_num_props=0)
     assert str(e.value) == ('PompTwoStageDetector: ws_num_props=0; '
                             'expected an int >= 1')
+
+
+def test_caption_loss_refuses_a_cascade(clip_weights, tmp_path):
+    cfg = Config.fromfile(osp.join(CONFIGS, CONFIG))
+    shrink_cascade(cfg, clip_weights, None, tmp_path)
+    for head in cfg.model.roi_head.bbox_head:
+        head.loss_cls.use_fed_loss = False  # no frequency file needed
+    cfg.model.with_caption = True
+    with pytest.raises(ValueError) as e:
+        MODELS.build(cfg.model)
+    assert str(e.value) == (
+        'PompTwoStageDetector: with_caption=True needs a single-stage RoI '
+        'head (Detic adds the caption loss in OV-COCO only, on its Res5 '
+        'head); got PompCascadeRoIHead')
 
 
 @pytest.mark.slow

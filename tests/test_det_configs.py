@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from mmdet.datasets import CocoDataset, LVISV1Dataset
-from mmdet.registry import DATASETS
+from mmdet.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.runner import Runner
 from PIL import Image
@@ -333,17 +333,23 @@ def test_ov_coco_max_size_caption_tags(clip_weights, tmp_path):
                  data_prefix=dict(img=''))
     captions.update(data_root=str(root), ann_file=cap_ann,
                     data_prefix=dict(img=''))
+    # without captions, the image with only 'traffic light' (no label of
+    # the 65) is dropped; with them (the config) it is kept for its caption
+    tags_only = DATASETS.build(dict(captions, with_captions=False,
+                                    pipeline=[]))
+    assert len(tags_only) == len(tags) - 1
     runner = Runner.from_cfg(cfg)
     loader = runner.build_dataloader(cfg.train_dataloader)
     concat = loader.dataset
-    # the image with only 'traffic light' has no label of the 65: dropped
-    assert len(concat.datasets[1]) == len(tags) - 1
-    labels = {concat.datasets[1][i]['data_samples'].img_path.split('/')[-1]:
-              concat.datasets[1][i]['data_samples'].image_labels
-              for i in range(len(concat.datasets[1]))}
+    assert len(concat.datasets[1]) == len(tags)
+    samples = [concat.datasets[1][i]['data_samples']
+               for i in range(len(concat.datasets[1]))]
+    labels = {s.img_path.split('/')[-1]: s.image_labels for s in samples}
     assert labels[images[1][0]] == [ov65.index('person')]
     assert labels[images[2][0]] == sorted([ov65.index('dog'),
                                            ov65.index('cat')])
+    assert labels[images[3][0]] == []
+    assert samples[3].captions == ['a photo of traffic light']
     batch = next(iter(loader))
     kinds = ['image_labels' in s.metainfo for s in batch['data_samples']]
     assert kinds.count(False) == 2 and kinds.count(True) == 8
@@ -359,8 +365,124 @@ def test_ov_coco_max_size_caption_tags(clip_weights, tmp_path):
     data = model.data_preprocessor(batch, True)
     losses = model.loss(data['inputs'], data['data_samples'])
     assert torch.isfinite(losses['loss_image']) and losses['loss_image'] > 0
+    # the caption loss, computed again from the layers: CLIP text features
+    # of each image's caption; the whole-image box through RoIAlign, the
+    # shared fcs and the classifier's projection; 50 x cosine + bias; BCE
+    # towards its own caption, negatives weighted 1.0; mean; x 0.1
+    samples = data['data_samples']
+    idx = [i for i, s in enumerate(samples) if 'image_labels' in s.metainfo]
+    clip = model.classifiers()[0].prompt_learner.clip
+    with torch.no_grad():
+        text = torch.nn.functional.normalize(clip.encode_text(clip.tokenizer(
+            [samples[i].captions[0] for i in idx])).float(), dim=-1)
+    x = tuple(f[idx] for f in model.extract_feat(data['inputs']))
+    rois = torch.tensor([[k, 0, 0, samples[i].img_shape[1],
+                          samples[i].img_shape[0]]
+                         for k, i in enumerate(idx)], dtype=torch.float32)
+    roi_head = model.roi_head
+    extractor = roi_head.bbox_roi_extractor
+    feats = extractor(x[:extractor.num_inputs], rois).flatten(1)
+    head = roi_head.bbox_head
+    for fc in head.shared_fcs:
+        feats = torch.relu(fc(feats))
+    cls = head.fc_cls
+    logits = cls.norm_temperature * torch.nn.functional.normalize(
+        cls.linear(feats), dim=1) @ text.t()
+    if cls.use_bias:
+        logits = logits + cls.cls_bias
+    target = torch.eye(len(idx))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, target, reduction='none')
+    want = 0.1 * ((bce * target).sum(1) +
+                  1.0 * (bce * (1 - target)).sum(1)).mean()
+    # float32, the same layers on other batch shapes: reduction order only
+    torch.testing.assert_close(losses['loss_caption'], want, rtol=1e-4,
+                               atol=1e-6)
+    assert losses['loss_caption'] > 0
+    model.zero_grad()
+    losses['loss_caption'].backward(retain_graph=True)
+    assert model.classifiers()[0].linear.weight.grad.abs().sum() > 0
     model.parse_losses(losses)[0].backward()
     assert model.classifiers()[0].linear.weight.grad.abs().sum() > 0
+
+
+def test_caption_loss_weights_positives_and_negatives(clip_weights):
+    """PompBBoxHead.caption_loss against BCE written out by hand, with
+    Detic's default negative weight 0.125 and a caption weight."""
+    head = MODELS.build(dict(
+        type='PompBBoxHead', num_classes=2, in_channels=4,
+        fc_out_channels=8, roi_feat_size=1, image_loss_weight=0.1,
+        caption_weight=2.0, neg_cap_weight=0.125,
+        cls_predictor_cfg=dict(
+            type='PompZeroShotClassifier', use_bias=-4.6,
+            prompt_learner=dict(
+                type='PompPromptLearner', n_ctx=4,
+                clip=dict(type='FrozenCLIP', model_name='pomp-test-vit',
+                          checkpoint=clip_weights, text_only=True)),
+            vocabulary=['cat', 'dog'])))
+    torch.manual_seed(0)
+    feats = torch.randn(2, 8)
+    caps = torch.randn(3, head.fc_cls.zs_weight_dim)
+    got = head.caption_loss(feats, caps, [2, 0])['loss_caption']
+    z = torch.nn.functional.normalize(head.fc_cls.linear(feats), dim=1)
+    c = torch.nn.functional.normalize(caps, dim=1)
+    logits = 50.0 * z @ c.t() - 4.6
+    total = 0.0
+    for i, own in enumerate([2, 0]):
+        for j in range(3):
+            p = torch.sigmoid(logits[i, j])
+            term = -torch.log(p) if j == own else -torch.log(1 - p)
+            total = total + (term if j == own else 0.125 * term)
+    torch.testing.assert_close(got, 0.1 * 2.0 * total / 2, rtol=1e-5,
+                               atol=1e-6)
+    empty = head.caption_loss(feats[:0], caps, [])['loss_caption']
+    assert empty.item() == 0.0
+
+
+def test_caption_loss_needs_a_text_tower(clip_weights, tmp_path):
+    cfg = Config.fromfile(osp.join(CONFIGS, 'ov-coco_pomp_faster-rcnn_r50_'
+                                   'fpn_1x_max-size.py'))
+    shrink(cfg, clip_weights, tmp_path)
+    npy = str(tmp_path / 'coco65.npy')
+    np.save(npy, np.random.RandomState(0).randn(65, 32).astype(np.float32))
+    head = cfg.model.roi_head.bbox_head
+    head.cls_predictor_cfg.prompt_learner = None
+    head.cls_predictor_cfg.zs_weight_path = npy
+    head.loss_cls.use_fed_loss = False  # no frequency file needed
+    with pytest.raises(ValueError) as e:
+        MODELS.build(cfg.model)
+    assert str(e.value) == (
+        'PompTwoStageDetector: with_caption=True needs a CLIP text tower for '
+        f'the captions: the classifier reads zs_weight_path {npy}; set '
+        "caption_clip=dict(type='FrozenCLIP', model_name=..., "
+        'checkpoint=...)')
+    np.save(npy, np.zeros((65, 24), np.float32) + 1)
+    cfg.model.caption_clip = dict(type='FrozenCLIP',
+                                  model_name='pomp-test-vit',
+                                  checkpoint=clip_weights)
+    with pytest.raises(ValueError) as e:
+        MODELS.build(cfg.model)
+    assert str(e.value) == (
+        'PompTwoStageDetector: caption_clip gives 32-d text features but the '
+        'classifier scores 24-d ones; use the CLIP the class text features '
+        'came from')
+
+
+def test_image_label_dataset_names_bad_captions(tmp_path):
+    ann = tmp_path / 'tags.json'
+    ann.write_text(json.dumps(dict(
+        images=[dict(id=7, file_name='a.jpg', width=8, height=8,
+                     pos_category_ids=[1], captions='a cat')],
+        categories=[dict(id=1, name='cat')])))
+    with pytest.raises(ValueError) as e:
+        DATASETS.build(dict(type='ImageLabelDataset', ann_file=str(ann),
+                            metainfo=dict(classes=['cat']),
+                            data_prefix=dict(img=''), with_captions=True,
+                            pipeline=[]))
+    assert str(e.value) == (
+        f"ann_file {ann}: image id 7 has captions='a cat'; with_captions=True "
+        "expects a non-empty list of strings (Detic's "
+        'captions_train2017_tags_allcaps.json)')
 
 
 @DATASETS.register_module(force=True)

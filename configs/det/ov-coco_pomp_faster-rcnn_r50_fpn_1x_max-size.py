@@ -1,9 +1,12 @@
-# Open-vocabulary COCO with Detic's image labels (Detic's
-# Detic_OVCOCO_CLIP_R50_1x_max-size_caption with the POMP prompt, the
-# caption loss left out): the OV-COCO boxes of the 48 base classes plus
-# COCO images whose caption words name classes, base or novel (Detic's
+# Open-vocabulary COCO with Detic's image labels and captions (Detic's
+# Detic_OVCOCO_CLIP_R50_1x_max-size_caption with the POMP prompt): the
+# OV-COCO boxes of the 48 base classes plus COCO caption images. Their tags,
+# the caption words that name classes, base or novel (Detic's
 # captions_train2017_tags_allcaps.json, made by its tools/get_cc_tags.py),
-# trained with the max-size loss (weight 0.1). Detic fine-tunes its BoxSup
+# train the max-size loss; one of their captions, encoded by the frozen
+# CLIP text tower, is the positive of their whole-image box against the
+# other captions of the global batch (the caption loss, negatives weighted
+# 1.0); both weighted 0.1. Detic fine-tunes its BoxSup
 # model: train ov-coco_pomp_faster-rcnn_r50_fpn_1x.py first, then this one
 # from its checkpoint (load_from below).
 #
@@ -36,10 +39,14 @@ caption_tag_ann = 'annotations/captions_train2017_tags_allcaps.json'
 
 model = dict(
     ws_num_props=32,  # Detic's WS_NUM_PROPS for OV-COCO (LVIS: 128)
+    with_caption=True,  # the prompt learner's CLIP encodes the captions
+    sync_caption_batch=True,
     roi_head=dict(
         bbox_head=dict(
             num_classes=len(_base_.all_classes),
             image_loss_weight=0.1,
+            caption_weight=1.0,
+            neg_cap_weight=1.0,
             loss_cls=dict(
                 use_fed_loss=True,
                 cat_freq_path=_base_.data_root + box_cat_info,
@@ -50,7 +57,9 @@ caption_tag_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),  # empty: no boxes
     dict(type='Resize', scale=(667, 400), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs', meta_keys=_base_.image_pipeline[-1].meta_keys)
+    dict(
+        type='PackDetInputs',
+        meta_keys=_base_.image_pipeline[-1].meta_keys + ('captions', ))
 ]
 train_dataloader = dict(
     _base_.box_and_image_label_loader,
@@ -63,6 +72,7 @@ train_dataloader = dict(
             dict(_base_.image_label_set,
                  data_root=_base_.data_root,
                  ann_file=caption_tag_ann,
+                 with_captions=True,
                  data_prefix=dict(img='train2017/'),
                  metainfo=dict(classes=_base_.all_classes),
                  pipeline=caption_tag_pipeline)

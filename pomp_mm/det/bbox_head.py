@@ -1,7 +1,8 @@
 # Copyright (c) pomp_mm contributors. All rights reserved.
 """An open-vocabulary bbox head: mmdet's Shared2FC head, POMP classifier."""
+import contextlib
 import copy
-from typing import Dict, List
+from typing import Dict, Iterator, List
 
 import torch
 import torch.nn.functional as F
@@ -43,8 +44,13 @@ class PompBBoxHead(Shared2FCBBoxHead):
         reg_class_agnostic (bool): Must be True. Defaults to True.
         loss_cls (dict): Classification loss. Defaults to
             ``dict(type='PompSigmoidCELoss')``.
-        image_loss_weight (float): Weight of the max-size image-label loss.
-            Defaults to 0.1 (Detic).
+        image_loss_weight (float): Weight of the max-size image-label loss
+            and of the caption loss. Defaults to 0.1 (Detic).
+        caption_weight (float): Weight of the caption loss relative to the
+            max-size loss (Detic's ``CAPTION_WEIGHT``). Defaults to 1.0.
+        neg_cap_weight (float): Weight of the negative captions in the
+            caption loss (Detic's ``NEG_CAP_WEIGHT``: its default 0.125,
+            1.0 in its OV-COCO config). Defaults to 0.125.
         **kwargs: Other ``Shared2FCBBoxHead`` arguments.
     """
 
@@ -54,6 +60,8 @@ class PompBBoxHead(Shared2FCBBoxHead):
                  reg_class_agnostic: bool = True,
                  loss_cls: ConfigType = dict(type='PompSigmoidCELoss'),
                  image_loss_weight: float = 0.1,
+                 caption_weight: float = 1.0,
+                 neg_cap_weight: float = 0.125,
                  **kwargs) -> None:
         if not reg_class_agnostic:
             raise ValueError(
@@ -75,6 +83,8 @@ class PompBBoxHead(Shared2FCBBoxHead):
                    out_features=num_classes + 1)
         self.fc_cls = MODELS.build(cfg)
         self.image_loss_weight = image_loss_weight
+        self.caption_weight = caption_weight
+        self.neg_cap_weight = neg_cap_weight
 
     @property
     def num_classes(self) -> int:
@@ -123,3 +133,56 @@ class PompBBoxHead(Shared2FCBBoxHead):
             total = total + loss
         return dict(loss_image=self.image_loss_weight * total /
                     max(len(image_labels), 1))
+
+    @contextlib.contextmanager
+    def cls_features(self) -> Iterator[List[torch.Tensor]]:
+        """The region features ``fc_cls`` receives inside the block.
+
+        ``with head.cls_features() as feats: head(x)`` leaves in ``feats``
+        the input of the classifier (after the shared fcs), with its graph,
+        so that the same regions can be scored against other text, as the
+        caption loss does, without a second pass through the head.
+        """
+        captured: List[torch.Tensor] = []
+        handle = self.fc_cls.register_forward_hook(
+            lambda module, args, out: captured.append(args[0]))
+        try:
+            yield captured
+        finally:
+            handle.remove()
+
+    def caption_loss(self, region_feats: torch.Tensor,
+                     captions: torch.Tensor,
+                     targets: List[int]) -> Dict[str, torch.Tensor]:
+        """Detic's caption loss on whole-image boxes.
+
+        Each image's whole-image box (``region_feats`` row ``i``) is scored
+        against every caption of the (global) batch with the classifier
+        (its projection, temperature and bias; Detic's ``cls_score`` with
+        the captions as classifier). Sigmoid BCE towards its own caption
+        (``targets[i]``) and away from the others; per image, the positive
+        term plus ``neg_cap_weight`` times the summed negative terms; the
+        mean over images, times ``caption_weight`` and
+        ``image_loss_weight`` (Detic adds it to the image loss, which it
+        weights by ``IMAGE_LOSS_WEIGHT``).
+
+        Args:
+            region_feats (Tensor): (B, in_features) classifier inputs of the
+                B whole-image boxes (see :meth:`cls_features`).
+            captions (Tensor): (M, D) caption text features, M >= B.
+            targets (list[int]): Per box, the row of its own caption.
+
+        Returns:
+            dict[str, Tensor]: ``loss_caption`` (weighted).
+        """
+        if not len(targets):
+            return dict(loss_caption=region_feats.sum() * 0)
+        logits = self.fc_cls(region_feats, classifier=captions)[:, :-1]
+        target = torch.zeros_like(logits)
+        target[torch.arange(len(targets)), torch.as_tensor(targets)] = 1.0
+        bce = F.binary_cross_entropy_with_logits(logits, target,
+                                                 reduction='none')
+        per_image = (bce * target).sum(1) + \
+            self.neg_cap_weight * (bce * (1 - target)).sum(1)
+        weight = self.image_loss_weight * self.caption_weight
+        return dict(loss_caption=weight * per_image.mean())

@@ -39,22 +39,44 @@ class ImageLabelDataset(CocoDataset):
     LVIS v1's (set ``metainfo=dict(classes=...)`` for another vocabulary);
     categories are matched by name.
 
+    With ``with_captions``, each image's ``captions`` (Detic's caption-tag
+    file, ``captions_train2017_tags_allcaps.json``, holds them beside the
+    tags) go into ``captions`` for the caption loss (add it to
+    ``PackDetInputs.meta_keys``), and an image without a known label is
+    kept for its captions, as Detic keeps every COCO caption image.
+
     Args:
         *args: ``CocoDataset`` arguments.
+        with_captions (bool): Read ``captions`` too. Defaults to False.
         **kwargs: ``CocoDataset`` keyword arguments.
     """
 
     METAINFO = dict(classes=LVISV1Dataset.METAINFO['classes'],
                     palette=LVISV1Dataset.METAINFO['palette'])
 
+    def __init__(self, *args, with_captions: bool = False, **kwargs):
+        self.with_captions = with_captions
+        super().__init__(*args, **kwargs)
+
     def parse_data_info(self, raw_data_info: dict) -> dict:
-        """Image info plus ``image_labels``; no instances."""
+        """Image info plus ``image_labels`` (and ``captions``); no
+        instances."""
         info = super().parse_data_info(raw_data_info)
         raw = raw_data_info['raw_img_info']
         if 'pos_category_ids' not in raw:
             raise ValueError(
                 f'ann_file {self.ann_file}: image id {raw["img_id"]} has no '
                 '"pos_category_ids" (expected image-level labels)')
+        if self.with_captions:
+            caps = raw.get('captions')
+            if not isinstance(caps, list) or not caps or not all(
+                    isinstance(c, str) for c in caps):
+                raise ValueError(
+                    f'ann_file {self.ann_file}: image id {raw["img_id"]} has '
+                    f'captions={caps!r}; with_captions=True expects a '
+                    'non-empty list of strings (Detic\'s '
+                    'captions_train2017_tags_allcaps.json)')
+            info['captions'] = list(caps)
         info['image_labels'] = sorted({
             self.cat2label[c] for c in raw['pos_category_ids']
             if c in self.cat2label})
@@ -62,11 +84,13 @@ class ImageLabelDataset(CocoDataset):
         return info
 
     def filter_data(self) -> List[dict]:
-        """Keep (in training) the images with labels and ``min_size``."""
+        """Keep (in training) the images with labels (with
+        ``with_captions``: every image) and ``min_size``."""
         if self.test_mode:
             return self.data_list
         min_size = (self.filter_cfg or {}).get('min_size', 0)
-        return [d for d in self.data_list if d['image_labels']
+        return [d for d in self.data_list
+                if (d['image_labels'] or self.with_captions)
                 and min(d['width'], d['height']) >= min_size]
 
 

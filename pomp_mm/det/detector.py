@@ -24,6 +24,8 @@ from pomp_mm.core.vocabulary import (DATASET, EXPLICIT, PhaseVocabularies,
                                      split_dotted)
 
 from .bbox_head import largest_box
+from .captions import (caption_features, gather_caption_features,
+                       pick_captions)
 from .cascade import PompCascadeRoIHead
 from .zero_shot_classifier import PompZeroShotClassifier, resolve_vocabulary
 
@@ -49,6 +51,14 @@ class PompTwoStageDetector(TwoStageDetector):
     :class:`~pomp_mm.det.PompCascadeRoIHead`, in every stage
     (:meth:`PompCascadeRoIHead.image_label_loss`).
 
+    With ``with_caption``, image-labelled images that also carry
+    ``captions`` (``ImageLabelDataset(with_captions=True)``) add Detic's
+    caption loss: one of their captions, drawn at random and encoded by a
+    frozen CLIP text tower, is the positive of their whole-image box, the
+    other images' captions (of all processes with ``sync_caption_batch``)
+    its negatives (:meth:`PompBBoxHead.caption_loss`). Detic uses it in
+    OV-COCO only, with a single-stage RoI head; so does this class.
+
     Args:
         train_vocabulary (str | Sequence[str], optional): Training class
             names, a class-name file or a built-in list (see
@@ -60,6 +70,13 @@ class PompTwoStageDetector(TwoStageDetector):
             proposals (the highest-scoring ones) the max-size loss chooses
             its largest box from: Detic's ``WS_NUM_PROPS`` (its default 128;
             OV-COCO 32). Defaults to 128.
+        with_caption (bool): Add the caption loss (Detic's
+            ``WITH_CAPTION``). Defaults to False.
+        sync_caption_batch (bool): Take the negatives from the captions of
+            all processes (Detic's ``SYNC_CAPTION_BATCH``). Defaults to True.
+        caption_clip (dict, optional): A ``FrozenCLIP`` config whose text
+            tower encodes the captions (Detic: CLIP ViT-B/32). None uses
+            the CLIP of the classifier's prompt learner. Defaults to None.
         **kwargs: ``TwoStageDetector`` arguments (backbone, neck, rpn_head,
             roi_head, train_cfg, test_cfg, data_preprocessor, init_cfg).
     """
@@ -69,12 +86,19 @@ class PompTwoStageDetector(TwoStageDetector):
                  train_vocabulary: Vocabulary = None,
                  test_vocabulary: Vocabulary = None,
                  ws_num_props: int = 128,
+                 with_caption: bool = False,
+                 sync_caption_batch: bool = True,
+                 caption_clip: Optional[dict] = None,
                  **kwargs) -> None:
         if not isinstance(ws_num_props, int) or ws_num_props < 1:
             raise ValueError(f'PompTwoStageDetector: ws_num_props='
                              f'{ws_num_props!r}; expected an int >= 1')
         super().__init__(*args, **kwargs)
         self.ws_num_props = ws_num_props
+        self.with_caption = with_caption
+        self.sync_caption_batch = sync_caption_batch
+        if with_caption:
+            self._build_caption_encoder(caption_clip)
         self.vocabularies = PhaseVocabularies(type(self).__name__,
                                               reader=resolve_vocabulary)
         for mode, vocab in (('train', train_vocabulary),
@@ -89,6 +113,35 @@ class PompTwoStageDetector(TwoStageDetector):
         built = list(self.classifiers()[0].class_names) or None
         self._builtin = dict(train=built, test=built)
         self._active = None
+
+    def _build_caption_encoder(self, caption_clip: Optional[dict]) -> None:
+        """The caption loss's text tower, checked before training starts."""
+        name = type(self).__name__
+        if isinstance(self.roi_head, PompCascadeRoIHead):
+            raise ValueError(
+                f'{name}: with_caption=True needs a single-stage RoI head '
+                '(Detic adds the caption loss in OV-COCO only, on its Res5 '
+                'head); got PompCascadeRoIHead')
+        classifier = self.classifiers()[0]
+        if caption_clip is not None:
+            cfg = dict(caption_clip)
+            cfg.setdefault('text_only', True)
+            self.caption_clip = MODELS.build(cfg)
+            self.caption_clip.requires_grad_(False)
+        elif classifier.prompt_learner is not None:  # shared, not copied
+            self.__dict__['caption_clip'] = classifier.prompt_learner.clip
+        else:
+            raise ValueError(
+                f'{name}: with_caption=True needs a CLIP text tower for the '
+                'captions: the classifier reads zs_weight_path '
+                f'{classifier.zs_weight_path}; set caption_clip=dict('
+                "type='FrozenCLIP', model_name=..., checkpoint=...)")
+        dim = self.caption_clip.embed_dim
+        if dim != classifier.zs_weight_dim:
+            raise ValueError(
+                f'{name}: caption_clip gives {dim}-d text features but the '
+                f'classifier scores {classifier.zs_weight_dim}-d ones; use '
+                'the CLIP the class text features came from')
 
     @property
     def _vocab(self) -> Dict[str, Optional[List[str]]]:
@@ -213,6 +266,9 @@ class PompTwoStageDetector(TwoStageDetector):
         self._use_vocabulary('train')
         image_idx = [i for i, s in enumerate(batch_data_samples)
                      if 'image_labels' in s.metainfo]
+        captions = self._batch_captions(
+            [batch_data_samples[i] for i in image_idx],
+            batch_inputs.device)
         if not image_idx:
             return super().loss(batch_inputs, batch_data_samples)
         box_idx = [i for i in range(len(batch_data_samples))
@@ -225,8 +281,22 @@ class PompTwoStageDetector(TwoStageDetector):
                 [batch_data_samples[i] for i in box_idx]))
         losses.update(self._image_label_loss(
             tuple(f[image_idx] for f in x),
-            [batch_data_samples[i] for i in image_idx]))
+            [batch_data_samples[i] for i in image_idx], captions))
         return losses
+
+    def _batch_captions(self, data_samples: SampleList,
+                        device: torch.device) -> Optional[tuple]:
+        """With ``with_caption``: the caption features of the batch (all
+        processes' with ``sync_caption_batch``; a collective, so called at
+        every step) and the row of this process's first one."""
+        if not self.with_caption:
+            return None
+        picked = pick_captions([s.metainfo['captions'] for s in data_samples
+                                if 'captions' in s.metainfo])
+        feats = caption_features(self.caption_clip, picked, device)
+        if self.sync_caption_batch:
+            return gather_caption_features(feats)
+        return feats, 0
 
     def _box_loss(self, x: tuple, data_samples: SampleList) -> dict:
         """``TwoStageDetector.loss`` on already extracted features."""
@@ -242,10 +312,13 @@ class PompTwoStageDetector(TwoStageDetector):
         losses.update(self.roi_head.loss(x, proposals, data_samples))
         return losses
 
-    def _image_label_loss(self, x: tuple, data_samples: SampleList) -> dict:
+    def _image_label_loss(self, x: tuple, data_samples: SampleList,
+                          captions: Optional[tuple] = None) -> dict:
         """Max-size loss: the largest of each image's top ``ws_num_props``
         proposals (by score, Detic's ``get_top_proposals``), its image
-        labels."""
+        labels; with ``captions`` (see :meth:`_batch_captions`), the
+        caption loss of the whole-image boxes of the images with
+        captions."""
         with torch.no_grad():
             proposals = self.rpn_head.predict(x, data_samples, rescale=False)
         boxes = []
@@ -261,10 +334,30 @@ class PompTwoStageDetector(TwoStageDetector):
         if isinstance(self.roi_head, PompCascadeRoIHead):  # every stage
             return self.roi_head.image_label_loss(
                 x, boxes, labels, [s.metainfo for s in data_samples])
-        largest = [b[largest_box(b)][None] for b in boxes]
-        cls_score = self.roi_head._bbox_forward(
-            x, bbox2roi(largest))['cls_score']
-        return self.roi_head.bbox_head.image_label_loss(cls_score, labels)
+        has_caption = [captions is not None and 'captions' in s.metainfo
+                       for s in data_samples]
+        rois = []  # per image: its largest box, then its whole-image box
+        for sample, b, cap in zip(data_samples, boxes, has_caption):
+            rois.append(b[largest_box(b)][None])
+            if cap:  # Detic's ADD_IMAGE_BOX
+                h, w = sample.metainfo['img_shape'][:2]
+                rois[-1] = torch.cat([rois[-1], b.new_tensor([[0, 0, w,
+                                                                h]])])
+        head = self.roi_head.bbox_head
+        with head.cls_features() as feats:
+            cls_score = self.roi_head._bbox_forward(
+                x, bbox2roi(rois))['cls_score']
+        rows = torch.tensor([0] + [len(r) for r in rois[:-1]],
+                            device=cls_score.device).cumsum(0)
+        losses = head.image_label_loss(cls_score[rows], labels)
+        if captions is not None:
+            all_caps, start = captions
+            image_rows = [int(r) + 1 for r, c in zip(rows, has_caption)
+                          if c]
+            losses.update(head.caption_loss(
+                feats[0][image_rows], all_caps,
+                list(range(start, start + len(image_rows)))))
+        return losses
 
     def predict(self,
                 batch_inputs: torch.Tensor,
