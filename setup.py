@@ -22,7 +22,8 @@ setup(
     # where MMEngine and mim look for an OpenMMLab package's configs, and
     # pomp_mm.config_path() finds them (editable installs read the link)
     package_data={'pomp_mm': ['model_configs/*.json', 'cls/classnames/*.txt',
-                           'det/classnames/*.txt', '.mim/configs/**/*.py',
+                           'det/classnames/*.txt', 'det/classnames/*.tsv',
+                           '.mim/configs/**/*.py',
                            'engine/web_demo.html']},
     python_requires='>=3.10',
     install_requires=[

@@ -662,3 +662,83 @@ def test_lvis_eval_runs_on_numpy2_and_scores_independently(lvis_data):
     assert ap(0) == pytest.approx(1.0)
     assert ap(SIZE) == pytest.approx(0.0)
     assert not hasattr(np, 'float')
+
+
+def caption_files(tmp_path):
+    """A COCO captions json, its categories (3 COCO classes) and an LVIS
+    json with the synonyms of their synsets."""
+    caps = ['A cat on a mat', 'the cats sleep.', 'A man eats a hotdog',
+            'cows in a field.', 'a cow grazing', 'Two frankfurters',
+            'nothing here', 'a photo of a cat']
+    image_of = [1, 2, 3, 4, 4, 5, 6, 7]
+    captions = tmp_path / 'captions_train2017.json'
+    captions.write_text(json.dumps(dict(
+        images=[dict(id=i, file_name=f'{i:012d}.jpg', width=SIZE,
+                     height=SIZE) for i in range(1, 9)],
+        annotations=[dict(id=k + 1, image_id=i, caption=c)
+                     for k, (i, c) in enumerate(zip(image_of, caps))])))
+    cats = tmp_path / 'instances.json'
+    cats.write_text(json.dumps(dict(categories=[
+        dict(id=17, name='cat'), dict(id=21, name='cow'),
+        dict(id=58, name='hot dog')])))
+    lvis = tmp_path / 'lvis_v1_val.json'
+    lvis.write_text(json.dumps(dict(categories=[
+        dict(id=1, synset='cat.n.01', synonyms=['cat']),
+        dict(id=2, synset='beef.n.01', synonyms=['cow']),
+        dict(id=3, synset='sausage.n.01',
+             synonyms=['sausage', 'hotdog', 'frankfurter_(sausage)'])])))
+    return str(captions), str(cats), str(lvis)
+
+
+def test_caption_tags_as_detic_makes_them(tmp_path, capsys):
+    """Detic's get_cc_tags rule: a synonym between spaces, or at the start
+    or end of the lower-cased text of all captions; 'cats', 'cat.' and
+    'frankfurters' name nothing; image 8 has no caption."""
+    captions, cats, lvis = caption_files(tmp_path)
+    out = tmp_path / 'tags.json'
+    pomp_mm.det.datasets.main([captions, str(out), '--caption-tags', cats,
+                               '--lvis', lvis])
+    assert capsys.readouterr().out.strip() == (
+        f'4 caption images written -> {out}; categories never named: 0')
+    data = json.loads(out.read_text())
+    got = {img['id']: (img['pos_category_ids'], img['captions'])
+           for img in data['images']}
+    assert got == {1: ([17], ['A cat on a mat']),
+                   3: ([58], ['A man eats a hotdog']),
+                   4: ([21], ['cows in a field.', 'a cow grazing']),
+                   7: ([17], ['a photo of a cat'])}
+    # the captions of image 4 joined: 'cows in a field. a cow grazing'
+    n, counts = pomp_mm.det.caption_tags(captions, cats, str(out), lvis,
+                                         keep_images=True)
+    data = json.loads(out.read_text())
+    tags = {img['id']: img['pos_category_ids'] for img in data['images']}
+    assert n == 7 and tags == {1: [17], 2: [], 3: [58], 4: [21], 5: [],
+                               6: [], 7: [17]}
+    assert counts == {'cat': 2, 'cow': 1, 'hot dog': 1}
+    assert data['categories'][2]['synonyms'][0] == 'sausage'
+    # the first caption only: image 4's 'cows in a field.' names no cow
+    n, _ = pomp_mm.det.caption_tags(captions, cats, str(out), lvis,
+                                    all_captions=False)
+    assert n == 3
+    # without LVIS synonyms, each class has its own name: no 'hotdog'
+    n, counts = pomp_mm.det.caption_tags(captions, cats, str(out))
+    assert counts == {'cat': 2, 'cow': 1, 'hot dog': 0}
+
+
+def test_caption_tags_refuses(tmp_path):
+    captions, cats, lvis = caption_files(tmp_path)
+    other = tmp_path / 'other.json'
+    other.write_text(json.dumps(dict(categories=[dict(id=1,
+                                                      name='unicorn')])))
+    with pytest.raises(ValueError) as e:
+        pomp_mm.det.caption_tags(captions, str(other), 'x.json', lvis)
+    assert str(e.value) == (
+        f"{other}: category 'unicorn' is not a COCO class (no LVIS synset "
+        'for its synonyms); give categories with "synonyms" instead')
+    with pytest.raises(ValueError) as e:
+        pomp_mm.det.caption_tags(cats, cats, 'x.json')
+    assert str(e.value) == (f'{cats}: expected "images" and "annotations" '
+                            '(a COCO captions file)')
+    with pytest.raises(SystemExit):
+        pomp_mm.det.datasets.main([captions, 'x.json', '--lvis', lvis])
+    assert not osp.exists('x.json')

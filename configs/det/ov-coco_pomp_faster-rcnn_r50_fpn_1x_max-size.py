@@ -2,7 +2,8 @@
 # Detic_OVCOCO_CLIP_R50_1x_max-size_caption with the POMP prompt): the
 # OV-COCO boxes of the 48 base classes plus COCO caption images. Their tags,
 # the caption words that name classes, base or novel (Detic's
-# captions_train2017_tags_allcaps.json, made by its tools/get_cc_tags.py),
+# captions_train2017_tags_allcaps.json, made by its tools/get_cc_tags.py
+# or by python -m pomp_mm.det.datasets --caption-tags, docs/detection.md),
 # train the max-size loss; one of their captions, encoded by the frozen
 # CLIP text tower, is the positive of their whole-image box against the
 # other captions of the global batch (the caption loss, negatives weighted

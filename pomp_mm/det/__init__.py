@@ -19,7 +19,8 @@ from .centernet_rpn_head import PompCenterNetRPNHead
 # __getattr__: ``MiniWorldCocoDataset`` from its old path (moved to the
 # benchmark)
 from .datasets import (ImageLabelDataset, __getattr__,  # noqa: F401
-                       open_vocabulary_split, remove_rare, write_cat_info)
+                       caption_tags, open_vocabulary_split, remove_rare,
+                       write_cat_info)
 from .detector import PompTwoStageDetector
 from .losses import PompSigmoidCELoss, get_fed_loss_inds, load_class_frequency
 from .ov_coco_metric import PompOVCocoMetric
@@ -33,7 +34,7 @@ __all__ = [
     'PompZeroShotClassifier', 'PompBBoxHead', 'PompSigmoidCELoss',
     'PompTwoStageDetector', 'PompCascadeRoIHead', 'PompCenterNetRPNHead',
     'ImageLabelDataset', 'PompOVCocoMetric', 'MultiSourceEpochSampler',
-    'remove_rare', 'open_vocabulary_split', 'write_cat_info',
+    'remove_rare', 'open_vocabulary_split', 'write_cat_info', 'caption_tags',
     'get_fed_loss_inds', 'load_class_frequency', 'resolve_vocabulary',
     'BUILTIN_VOCABULARIES'
 ]

@@ -6,13 +6,14 @@ dataset: :mod:`pomp_mm.benchmarks.miniworld.det`.
 """
 import argparse
 import json
-from typing import List, Optional, Sequence
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmdet.datasets import CocoDataset, LVISV1Dataset
 from mmdet.registry import DATASETS
 
 from pomp_mm.core.checkpoint import atomic_write_text
-from .zero_shot_classifier import resolve_vocabulary
+from .zero_shot_classifier import CLASSNAMES_DIR, resolve_vocabulary
 
 
 def __getattr__(name: str):
@@ -239,15 +240,133 @@ def write_cat_info(ann_json: str, out_json: str,
     return info
 
 
+def coco_lvis_synsets() -> Dict[str, str]:
+    """COCO class name -> the LVIS v1 synset of the same class (the LVIS
+    API's ``coco_to_synset`` mapping; ``classnames/coco_lvis_synsets.tsv``).
+    """
+    path = osp.join(CLASSNAMES_DIR, 'coco_lvis_synsets.tsv')
+    with open(path, encoding='utf-8') as f:
+        rows = [line.rstrip('\n').split('\t') for line in f
+                if line.strip() and not line.startswith('#')]
+    return dict(rows)
+
+
+def _tag_name(name: str) -> str:
+    """A synonym as get_cc_tags.py matches it: ``_`` -> space, any
+    ``(...)`` qualifier dropped, lower case."""
+    name = name.replace('_', ' ')
+    if '(' in name:
+        name = name[:name.find('(')]
+    return name.lower().strip()
+
+
+def caption_tags(captions_json: str, categories_json: str, out_json: str,
+                 lvis_json: Optional[str] = None,
+                 all_captions: bool = True,
+                 keep_images: bool = False) -> Tuple[int, Dict[str, int]]:
+    """Write Detic's caption-tag file: COCO caption images labelled with
+    the classes their captions name (Detic's ``tools/get_cc_tags.py
+    --convert_caption``; ``--allcaps`` is ``all_captions``).
+
+    Each image gets ``captions`` (its captions, in file order) and
+    ``pos_category_ids``: the categories one of whose names occurs in the
+    lower-cased caption text as a whole word between spaces, or at its
+    start or end (so ``"cats"`` and ``"cat."`` do not name ``cat``, as in
+    Detic). A category's names are its ``synonyms``; a COCO json has none,
+    so they are taken from ``lvis_json`` (an LVIS v1 json) through the LVIS
+    synset of each COCO class (:func:`coco_lvis_synsets`), which is how
+    Detic made ``captions_train2017_tags_allcaps.json``. Without
+    ``lvis_json``, each category has only its own name (not Detic's tags).
+
+    Args:
+        captions_json (str): ``captions_train2017.json``.
+        categories_json (str): A json with the ``categories`` to tag, e.g.
+            ``instances_train2017.json``.
+        out_json (str): The tag file written (atomically).
+        lvis_json (str, optional): ``lvis_v1_val.json`` (or train), for the
+            synonyms. Defaults to None.
+        all_captions (bool): Match the text of all of an image's captions
+            (Detic's ``--allcaps``), else its first caption only. Defaults
+            to True.
+        keep_images (bool): Keep images that no caption tags. Defaults to
+            False. Images without a caption are always left out.
+
+    Returns:
+        tuple[int, dict[str, int]]: The number of images written and, per
+        category name, the number of images tagged with it.
+    """
+    with open(captions_json, encoding='utf-8') as f:
+        data = json.load(f)
+    if not isinstance(data.get('images'), list) or not isinstance(
+            data.get('annotations'), list):
+        raise ValueError(f'{captions_json}: expected "images" and '
+                         '"annotations" (a COCO captions file)')
+    with open(categories_json, encoding='utf-8') as f:
+        cats = json.load(f).get('categories')
+    if not isinstance(cats, list) or not cats:
+        raise ValueError(f'{categories_json}: expected "categories"')
+    cats = [dict(c) for c in cats]
+    if lvis_json is not None and any('synonyms' not in c for c in cats):
+        with open(lvis_json, encoding='utf-8') as f:
+            synonyms = {c['synset']: c['synonyms']
+                        for c in json.load(f).get('categories', [])
+                        if 'synset' in c and 'synonyms' in c}
+        if not synonyms:
+            raise ValueError(f'{lvis_json}: expected LVIS categories with '
+                             '"synset" and "synonyms"')
+        to_synset = coco_lvis_synsets()
+        for c in cats:
+            if c['name'] not in to_synset:
+                raise ValueError(
+                    f'{categories_json}: category {c["name"]!r} is not a '
+                    'COCO class (no LVIS synset for its synonyms); give '
+                    'categories with "synonyms" instead')
+            if to_synset[c['name']] not in synonyms:
+                raise ValueError(
+                    f'{lvis_json}: no category with synset '
+                    f'{to_synset[c["name"]]!r} (for {c["name"]!r})')
+            c['synonyms'] = synonyms[to_synset[c['name']]]
+    names = {c['id']: [' ' + _tag_name(n) + ' '
+                       for n in c.get('synonyms', [c['name']])]
+             for c in cats}
+    caps: Dict[int, List[str]] = {}
+    for a in data['annotations']:
+        caps.setdefault(a['image_id'], []).append(a['caption'])
+    counts = {c['name']: 0 for c in cats}
+    id2name = {c['id']: c['name'] for c in cats}
+    images = []
+    for img in data['images']:
+        captions = caps.get(img['id'], [])
+        if not captions:
+            continue
+        text = (' '.join(captions) if all_captions else captions[0]).lower()
+        tags = [cid for cid, words in names.items()
+                if any(w in text or text.startswith(w[1:])
+                       or text.endswith(w[:-1]) for w in words)]
+        for cid in tags:
+            counts[id2name[cid]] += 1
+        if tags or keep_images:
+            images.append(dict(img, captions=captions,
+                               pos_category_ids=tags))
+    atomic_write_text(out_json, json.dumps(
+        dict(images=images, categories=cats, annotations=[])))
+    return len(images), counts
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m pomp_mm.det.datasets IN_JSON OUT_JSON [options]``."""
     parser = argparse.ArgumentParser(
         description='Write an open-vocabulary training json: an LVIS json '
         'without its rare-class boxes (OV-LVIS, the default), or with '
         '--categories and --boxes a COCO json with only those categories '
-        'and only those classes\' boxes (OV-COCO)')
-    parser.add_argument('in_json', help='e.g. lvis_v1_train.json')
-    parser.add_argument('out_json', help='e.g. lvis_v1_train_norare.json')
+        'and only those classes\' boxes (OV-COCO), or with --caption-tags '
+        'Detic\'s caption-tag file of a COCO captions json')
+    parser.add_argument(
+        'in_json', help='e.g. lvis_v1_train.json (--caption-tags: '
+        'captions_train2017.json)')
+    parser.add_argument(
+        'out_json', help='e.g. lvis_v1_train_norare.json (--caption-tags: '
+        'captions_train2017_tags_allcaps.json)')
     parser.add_argument(
         '--categories',
         help='categories kept: a built-in vocabulary (e.g. coco_ov65) or a '
@@ -259,9 +378,40 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         '--cat-info', metavar='JSON',
         help='also write the class frequencies of OUT_JSON (a '
         'cat_freq_path)')
+    parser.add_argument(
+        '--caption-tags', metavar='CATEGORIES_JSON',
+        help='tag IN_JSON\'s caption images with the categories of this '
+        'json (e.g. instances_train2017.json) that their captions name')
+    parser.add_argument(
+        '--lvis', metavar='LVIS_JSON',
+        help='with --caption-tags: take each COCO class\'s synonyms from '
+        'this LVIS v1 json, as Detic does (else its name only)')
+    parser.add_argument(
+        '--first-caption', action='store_true',
+        help='with --caption-tags: match the first caption only (Detic '
+        'without --allcaps)')
+    parser.add_argument(
+        '--keep-images', action='store_true',
+        help='with --caption-tags: keep images no caption tags')
     args = parser.parse_args(argv)
     if (args.categories is None) != (args.boxes is None):
         parser.error('--categories and --boxes go together')
+    if args.caption_tags is None and (args.lvis or args.first_caption
+                                      or args.keep_images):
+        parser.error('--lvis, --first-caption and --keep-images go with '
+                     '--caption-tags')
+    if args.caption_tags is not None:
+        if args.categories is not None or args.cat_info:
+            parser.error('--caption-tags goes without --categories, --boxes '
+                         'and --cat-info')
+        n, counts = caption_tags(args.in_json, args.caption_tags,
+                                 args.out_json, args.lvis,
+                                 not args.first_caption, args.keep_images)
+        untagged = [k for k, v in counts.items() if v == 0]
+        print(f'{n} caption images written -> {args.out_json}; categories '
+              f'never named: {len(untagged)}' +
+              (f' ({", ".join(untagged)})' if untagged else ''))
+        return
     if args.categories is None:
         n = remove_rare(args.in_json, args.out_json)
         print(f'removed {n} rare-class annotations -> {args.out_json}')
