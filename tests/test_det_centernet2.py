@@ -25,6 +25,7 @@ def test_config_builds_centernet_proposals_on_p3_p7():
     assert m.rpn_head.type == 'PompCenterNetRPNHead'
     assert m.rpn_head.num_classes == 1
     assert m.rpn_head.strides == [8, 16, 32, 64, 128]
+    assert m.rpn_head.reg_bias_init == 8.0  # CenterNet2's bbox_pred.bias
     assert 'anchor_generator' not in m.rpn_head  # _delete_ took RPNHead's
     assert m.backbone.out_indices == (1, 2, 3)
     assert m.neck.in_channels == [512, 1024, 2048]
@@ -33,6 +34,45 @@ def test_config_builds_centernet_proposals_on_p3_p7():
     assert m.roi_head.bbox_roi_extractor.featmap_strides == [8, 16, 32]
     assert m.test_cfg.rpn.max_per_img == 256
     assert m.train_cfg.rpn_proposal.nms.iou_threshold == 0.9
+
+
+def test_new_head_starts_every_distance_above_the_clamp():
+    """CenterNet2's bbox_pred.bias = 8: every distance of a new head is
+    positive, so clamp(min=0) passes every location's gradient; mmdet's
+    initialisation (bias 0) starts about half of them at the clamp, where
+    a distance that stays below 0 never learns again."""
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(osp.join(CONFIGS, CONFIG)).centernet2_rpn_head
+    cfg.update(in_channels=16, feat_channels=16, stacked_convs=1,
+               norm_cfg=dict(type='GN', num_groups=4, requires_grad=True))
+    torch.manual_seed(0)
+    feats = tuple(torch.randn(2, 16, 32 // 2**i, 32 // 2**i)
+                  for i in range(5))
+
+    def distances(head):
+        head.train()
+        return torch.cat([p.flatten() for p in head(feats)[1]])
+
+    head = MODELS.build(cfg)
+    head.init_weights()
+    assert head.conv_reg.bias.tolist() == [8.0] * 4
+    d = distances(head)
+    assert (d > 0).all()
+    d.sum().backward()
+    # the clamp passes a gradient of 1 to each of the 2*N*N locations
+    assert torch.allclose(head.conv_reg.bias.grad,
+                          torch.full((4,), float(d.numel() // 4)))
+    # a second call keeps what training learnt
+    with torch.no_grad():
+        head.conv_reg.bias.fill_(3.0)
+    head.init_weights()
+    assert head.conv_reg.bias.tolist() == [3.0] * 4
+
+    mmdet_init = MODELS.build(dict(cfg, reg_bias_init=None))
+    mmdet_init.init_weights()
+    assert mmdet_init.conv_reg.bias.tolist() == [0.0] * 4
+    share_clamped = (distances(mmdet_init) == 0).float().mean()
+    assert 0.2 < share_clamped < 0.8
 
 
 def shrink_centernet2(cfg, clip_weights, prompt, work_dir):
@@ -380,3 +420,60 @@ def test_swin_b_config_trains_on_the_real_backbone(clip_weights, tmp_path):
     loss.backward()
     grad = model.backbone.patch_embed.projection.weight.grad
     assert grad is not None and grad.abs().sum() > 0
+
+
+def test_proposal_recall_counts_covered_boxes_by_hand():
+    from pomp_mm.det.proposal_recall import proposal_recall
+    t = torch.tensor
+    pairs = [
+        # g2 is covered by the first proposal, g1 by the second at IoU
+        # exactly 0.5 (50 / 100) and by the third at IoU 1
+        (t([[20., 20., 30., 30.], [0., 0., 10., 5.], [0., 0., 10., 10.]]),
+         t([[0., 0., 10., 10.], [20., 20., 30., 30.]])),
+        (torch.zeros(0, 4), t([[0., 0., 4., 4.]])),  # no proposal
+        (t([[0., 0., 4., 4.]]), torch.zeros(0, 4)),  # no box
+    ]
+    assert proposal_recall(pairs, ks=(1, 2, 3)) == {1: 1 / 3, 2: 2 / 3,
+                                                     3: 2 / 3}
+    assert proposal_recall(pairs, ks=(2, 3), iou=0.6) == {2: 1 / 3,
+                                                          3: 2 / 3}
+    with pytest.raises(ValueError, match=r'^proposal recall: the test set '
+                       r'has no ground-truth boxes \(does the test pipeline '
+                       r'load annotations\?\)$'):
+        proposal_recall([(t([[0., 0., 4., 4.]]), torch.zeros(0, 4))])
+
+
+def test_proposal_recall_records_the_proposals_of_the_test(trained,
+                                                           capsys):
+    """The recall from the stock test equals the recall of the proposals
+    the CenterNet head gives for the same images, called directly."""
+    from pomp_mm.core.checkpoint import safe_torch_load
+    from pomp_mm.det.proposal_recall import (main, proposal_recall,
+                                             test_with_proposal_recall)
+    cfg = copy.deepcopy(trained['cfg'])
+    metrics, recall = test_with_proposal_recall(cfg, trained['ckpt'],
+                                                ks=(5, 50, 256))
+    assert 'lvis/bbox_AP' in metrics
+    model = trained['runner'].model.eval()
+    assert 'predict' not in vars(model.roi_head)  # the hook is gone
+    model.load_state_dict(safe_torch_load(trained['ckpt'])['state_dict'])
+    pairs = []
+    with torch.no_grad():
+        for data in trained['runner'].test_dataloader:
+            data = model.data_preprocessor(data, False)
+            x = model.extract_feat(data['inputs'])
+            for props, s in zip(model.rpn_head.predict(
+                    x, data['data_samples'], rescale=False),
+                    data['data_samples']):
+                pairs.append((props.bboxes, s.gt_instances.bboxes))
+    assert sum(len(g) for _, g in pairs) > 0
+    assert recall == proposal_recall(pairs, ks=(5, 50, 256))
+    assert recall[5] <= recall[50] <= recall[256]
+    with pytest.raises(ValueError, match=r"^proposal recall: checkpoint "
+                       r"'nope\.pth' does not exist"):
+        test_with_proposal_recall(cfg, 'nope.pth')
+    cfg_file = osp.join(cfg.work_dir, 'recall_cfg.py')
+    cfg.dump(cfg_file)
+    main([cfg_file, trained['ckpt'], '--ks', '50'])
+    assert (f'proposal recall@50 (IoU 0.5): {100 * recall[50]:.1f}%'
+            in capsys.readouterr().out)

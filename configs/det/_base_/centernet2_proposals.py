@@ -26,7 +26,11 @@ centernet2_rpn_head = dict(
     # Detic: POS_WEIGHT = NEG_WEIGHT = 0.5
     loss_cls=dict(type='GaussianFocalLoss', pos_weight=0.5, neg_weight=0.5,
                   loss_weight=1.0),
-    loss_bbox=dict(type='GIoULoss', loss_weight=1.0))
+    loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
+    # CenterNet2's initial box bias (bbox_pred.bias = 8, stride units): every
+    # distance starts above the clamp at 0 (mmdet's head: bias 0, and a
+    # distance below 0 everywhere gets no gradient again)
+    reg_bias_init=8.0)
 # Detic's CenterNet2 proposals: score > 1e-4, NMS at IoU 0.9
 centernet2_proposals = dict(
     score_thr=0.0001, nms=dict(type='nms', iou_threshold=0.9),
