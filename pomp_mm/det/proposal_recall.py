@@ -10,7 +10,10 @@ to the RoI head and the image's ground-truth boxes, both in the resized
 input frame. :func:`proposal_recall` is then the share of ground-truth
 boxes that one of an image's first ``k`` proposals (in the head's order:
 by score after NMS) overlaps with IoU >= ``iou``, counted over all boxes of
-the test set, class-agnostic.
+the test set, class-agnostic. A box counts as found when any proposal
+covers it, since the RoI head can use one proposal for several boxes;
+mmdet's ``eval_recalls`` (its proposal AR) matches them one to one
+instead, and so can give less.
 
 Command line::
 
@@ -46,15 +49,15 @@ def proposal_recall(pairs: Sequence[Tuple[Tensor, Tensor]],
         raise ValueError('proposal recall: the test set has no '
                          'ground-truth boxes (does the test pipeline load '
                          'annotations?)')
-    out = {}
-    for k in ks:
-        hit = 0
-        for props, gts in pairs:
-            if len(gts) and len(props):
-                best = bbox_overlaps(gts.float(), props[:k].float()).amax(1)
-                hit += int((best >= iou).sum())
-        out[k] = hit / total
-    return out
+    hits = dict.fromkeys(ks, 0)
+    for props, gts in pairs:
+        if not (len(gts) and len(props)):
+            continue
+        # one overlap matrix per image, for the largest k; each k a prefix
+        overlaps = bbox_overlaps(gts.float(), props[:max(ks)].float())
+        for k in ks:
+            hits[k] += int((overlaps[:, :k].amax(1) >= iou).sum())
+    return {k: hit / total for k, hit in hits.items()}
 
 
 def test_with_proposal_recall(cfg, checkpoint: str,
@@ -67,6 +70,8 @@ def test_with_proposal_recall(cfg, checkpoint: str,
     Returns:
         ``(metrics, {k: recall})``.
     """
+    from mmdet.structures.bbox import get_box_tensor
+
     from pomp_mm.core.checkpoint import checkpoint_file_problem
     from pomp_mm.core.utils import build_runner, unwrap_model
     problem = checkpoint_file_problem(checkpoint)
@@ -84,17 +89,15 @@ def test_with_proposal_recall(cfg, checkpoint: str,
     stock = head.predict
 
     def recording(x, rpn_results_list, batch_data_samples, rescale=False):
-        for i, (props, sample) in enumerate(
-                zip(rpn_results_list, batch_data_samples)):
+        for props, sample in zip(rpn_results_list, batch_data_samples):
             gt = sample.get('gt_instances')
             if gt is None or 'bboxes' not in gt:
                 raise ValueError(
                     f"proposal recall: test image {sample.get('img_path')!r}"
                     ' has no ground-truth boxes; the test pipeline needs '
                     "LoadAnnotations(with_bbox=True) before 'PackDetInputs'")
-            boxes = gt.bboxes
-            boxes = boxes.tensor if hasattr(boxes, 'tensor') else boxes
-            pairs.append((props.bboxes.detach().cpu(), boxes.cpu()))
+            pairs.append((get_box_tensor(props.bboxes).detach().cpu(),
+                          get_box_tensor(gt.bboxes).cpu()))
         return stock(x, rpn_results_list, batch_data_samples,
                      rescale=rescale)
 
