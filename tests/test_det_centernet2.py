@@ -474,6 +474,14 @@ def test_proposal_recall_records_the_proposals_of_the_test(trained,
         test_with_proposal_recall(cfg, 'nope.pth')
     cfg_file = osp.join(cfg.work_dir, 'recall_cfg.py')
     cfg.dump(cfg_file)
+    with pytest.raises(SystemExit, match=r"^python -m "
+                       r"pomp_mm\.det\.proposal_recall: error: proposal "
+                       r"recall: checkpoint 'nope\.pth' does not exist"):
+        main([cfg_file, 'nope.pth'])
+    with pytest.raises(SystemExit, match=r"^python -m "
+                       r"pomp_mm\.det\.proposal_recall: error: config "
+                       r"'nope\.py' does not exist$"):
+        main(['nope.py', trained['ckpt']])
     main([cfg_file, trained['ckpt'], '--ks', '50'])
     assert (f'proposal recall@50 (IoU 0.5): {100 * recall[50]:.1f}%'
             in capsys.readouterr().out)

@@ -23,10 +23,14 @@ Command line::
 It prints the test's metrics (MMEngine's log) and one line per ``k``.
 """
 import argparse
+import os.path as osp
+import sys
 from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
+
+PROG = 'python -m pomp_mm.det.proposal_recall'
 
 
 def proposal_recall(pairs: Sequence[Tuple[Tensor, Tensor]],
@@ -123,11 +127,16 @@ def main(argv=None) -> None:
                    help='the test log folder (default: the config\'s '
                    'work_dir, else work_dirs/proposal_recall)')
     args = p.parse_args(argv)
+    if not osp.isfile(args.config):
+        sys.exit(f'{PROG}: error: config {args.config!r} does not exist')
     cfg = Config.fromfile(args.config)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or \
         'work_dirs/proposal_recall'
-    _, recall = test_with_proposal_recall(cfg, args.checkpoint, args.ks,
-                                          args.iou)
+    try:
+        _, recall = test_with_proposal_recall(cfg, args.checkpoint,
+                                              args.ks, args.iou)
+    except ValueError as e:  # test_with_proposal_recall's input checks
+        sys.exit(f'{PROG}: error: {e}')
     for k, r in recall.items():
         print(f'proposal recall@{k} (IoU {args.iou:g}): {100 * r:.1f}%',
               flush=True)
